@@ -1,0 +1,219 @@
+/* The fd table: which callback watches which fd. One reader and one writer
+ * per fd, merged into one native registration, so backends that allow only
+ * one watcher per fd (libuv) behave like the others.
+ *
+ * Each entry remembers the identity (st_dev, st_ino) of the file it watches.
+ * When an fd is closed without petal_fd_closing() and its number is reused,
+ * the next add_* on that number notices the new identity, drops the stale
+ * watch, reports it through the error hook, and watches the new file. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "loop_internal.h"
+
+static int fds_reserve(petal_loop_t *loop, int fd)
+{
+    if (fd < loop->fds_cap) return 0;
+    int cap = loop->fds_cap ? loop->fds_cap : 64;
+    while (cap <= fd) cap *= 2;
+    struct fd_entry *f = realloc(loop->fds, (size_t)cap * sizeof *f);
+    if (!f) return PETAL_ENOMEM;
+    memset(f + loop->fds_cap, 0, (size_t)(cap - loop->fds_cap) * sizeof *f);
+    loop->fds = f;
+    loop->fds_cap = cap;
+    return 0;
+}
+
+static struct fd_entry *fd_get(petal_loop_t *loop, int fd)
+{
+    return fd >= 0 && fd < loop->fds_cap ? &loop->fds[fd] : NULL;
+}
+
+static unsigned wanted(const struct fd_entry *e)
+{
+    return (e->reader ? PETAL_READABLE : 0u) | (e->writer ? PETAL_WRITABLE : 0u);
+}
+
+static int apply(petal_loop_t *loop, int fd, struct fd_entry *e)
+{
+    unsigned events = wanted(e);
+    if (events == e->events) return 0;
+    int rc = loop->backend->fd_watch(loop, fd, &e->state, events);
+    if (rc) return rc;
+    if (!e->internal) loop->user_fds += (events != 0) - (e->events != 0);
+    e->events = events;
+    return 0;
+}
+
+static void drop_watch(petal_loop_t *loop, petal_handle_t *h, int fd, int status)
+{
+    if (!*h) return;
+    uint32_t i = HANDLE_INDEX(*h);
+    struct slot *s = slot_lookup(loop, *h);
+    *h = 0;
+    if (!s) return;
+    if (status == 0) {
+        slots_free(loop, i);
+        return;
+    }
+    /* Wake the watcher once with the error: turn its slot into a one-shot. */
+    s->kind = SLOT_IO_END;
+    s->status = status;
+    s->aux = (uint32_t)fd;
+    if (!s->queued && ready_push(loop, make_handle(i, s->gen)) != 0)
+        slots_free(loop, i);
+}
+
+/* Ends every watch on fd: waiters get `status` (0 = silently), the backend
+ * forgets the fd. */
+static void fd_end(petal_loop_t *loop, int fd, struct fd_entry *e, int status)
+{
+    drop_watch(loop, &e->reader, fd, status);
+    drop_watch(loop, &e->writer, fd, status);
+    if (e->state || e->events) loop->backend->fd_forget(loop, fd, &e->state);
+    if (!e->internal && e->events) loop->user_fds--;
+    memset(e, 0, sizeof *e);
+}
+
+static int add_watch(petal_loop_t *loop, int fd, petal_io_cb cb, void *arg, bool write, bool internal)
+{
+    int rc = loop_check(loop);
+    if (rc) return rc;
+    if (!cb) return PETAL_EINVAL;
+    if (fd < 0) return PETAL_EBADF;
+    struct stat st;
+    if (fstat(fd, &st) != 0) return PETAL_EBADF;
+    if ((rc = fds_reserve(loop, fd))) return rc;
+    struct fd_entry *e = &loop->fds[fd];
+    if (e->internal && !internal) return PETAL_EINTERNALFD;
+    if ((e->reader || e->writer) && (e->dev != st.st_dev || e->ino != st.st_ino)) {
+        petal_core_report(loop, PETAL_EBADF, fd, "fd was closed while watched and its number reused; stale watch dropped");
+        fd_end(loop, fd, e, 0);
+    }
+    e->dev = st.st_dev;
+    e->ino = st.st_ino;
+    e->internal = internal;
+
+    uint32_t i;
+    if ((rc = slots_alloc(loop, SLOT_WATCH, (void *)cb, arg, &i))) return rc;
+    loop->slots[i].aux = (uint32_t)fd;
+    petal_handle_t *slot_of = write ? &e->writer : &e->reader;
+    petal_handle_t old = *slot_of;
+    *slot_of = make_handle(i, loop->slots[i].gen);
+    if ((rc = apply(loop, fd, e))) {
+        *slot_of = old;
+        slots_free(loop, i);
+        if (!e->reader && !e->writer && !e->events) fd_end(loop, fd, e, 0);
+        return rc;
+    }
+    if (old) slots_free(loop, HANDLE_INDEX(old)); /* replaced: a queued old run is skipped */
+    return 0;
+}
+
+static int remove_watch(petal_loop_t *loop, int fd, bool write)
+{
+    int rc = loop_check(loop);
+    if (rc) return rc;
+    if (fd < 0) return PETAL_EBADF;
+    struct fd_entry *e = fd_get(loop, fd);
+    if (!e) return PETAL_ENOENT;
+    if (e->internal) return PETAL_EINTERNALFD;
+    petal_handle_t *h = write ? &e->writer : &e->reader;
+    if (!*h) return PETAL_ENOENT;
+    drop_watch(loop, h, fd, 0);
+    rc = apply(loop, fd, e);
+    if (rc) {
+        /* The native loop refused to change interest: forget the fd whole
+         * rather than leave a watch petal no longer dispatches. */
+        petal_core_report(loop, rc, fd, "backend failed to update fd interest");
+        fd_end(loop, fd, e, PETAL_ECANCELED);
+    }
+    return 0;
+}
+
+int petal_add_reader(petal_loop_t *loop, int fd, petal_io_cb cb, void *arg)
+{
+    return add_watch(loop, fd, cb, arg, false, false);
+}
+
+int petal_add_writer(petal_loop_t *loop, int fd, petal_io_cb cb, void *arg)
+{
+    return add_watch(loop, fd, cb, arg, true, false);
+}
+
+int fds_add_internal(petal_loop_t *loop, int fd, petal_io_cb cb, void *arg)
+{
+    return add_watch(loop, fd, cb, arg, false, true);
+}
+
+int petal_remove_reader(petal_loop_t *loop, int fd)
+{
+    return remove_watch(loop, fd, false);
+}
+
+int petal_remove_writer(petal_loop_t *loop, int fd)
+{
+    return remove_watch(loop, fd, true);
+}
+
+int petal_fd_closing(petal_loop_t *loop, int fd)
+{
+    int rc = loop_check(loop);
+    if (rc) return rc;
+    if (fd < 0) return PETAL_EBADF;
+    struct fd_entry *e = fd_get(loop, fd);
+    if (!e || (!e->reader && !e->writer)) return PETAL_ENOENT;
+    if (e->internal) return PETAL_EINTERNALFD;
+    fd_end(loop, fd, e, PETAL_ECANCELED);
+    return 0;
+}
+
+void petal_core_io(petal_loop_t *loop, int fd, unsigned events)
+{
+    struct fd_entry *e = fd_get(loop, fd);
+    if (!e) return;
+    petal_handle_t hs[2] = { (events & PETAL_READABLE) ? e->reader : 0,
+                             (events & PETAL_WRITABLE) ? e->writer : 0 };
+    for (int k = 0; k < 2; k++) {
+        struct slot *s = slot_lookup(loop, hs[k]);
+        if (!s || s->queued) continue;
+        if (ready_push(loop, hs[k]) == 0)
+            s->queued = 1;
+    }
+}
+
+void petal_core_io_error(petal_loop_t *loop, int fd, int err)
+{
+    struct fd_entry *e = fd_get(loop, fd);
+    if (!e || (!e->reader && !e->writer)) return;
+    petal_core_report(loop, err, fd, "native loop reported an error on a watched fd; watch dropped");
+    fd_end(loop, fd, e, err);
+}
+
+int petal_core_fd_check(petal_loop_t *loop, int fd)
+{
+    struct fd_entry *e = fd_get(loop, fd);
+    if (!e || (!e->reader && !e->writer)) return 0;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_dev == e->dev && st.st_ino == e->ino) return 0;
+    petal_core_io_error(loop, fd, PETAL_EBADF);
+    return PETAL_EBADF;
+}
+
+bool petal_core_fd_internal(petal_loop_t *loop, int fd)
+{
+    struct fd_entry *e = fd_get(loop, fd);
+    return e && e->internal;
+}
+
+void fds_destroy(petal_loop_t *loop)
+{
+    for (int fd = 0; fd < loop->fds_cap; fd++) {
+        struct fd_entry *e = &loop->fds[fd];
+        if (e->reader || e->writer || e->state) fd_end(loop, fd, e, 0);
+    }
+    free(loop->fds);
+    loop->fds = NULL;
+    loop->fds_cap = 0;
+}

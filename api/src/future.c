@@ -1,0 +1,148 @@
+/* Futures (asyncio.Future): pending -> done | cancelled, once. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "loop_internal.h"
+
+enum fut_state { FUT_PENDING, FUT_DONE, FUT_CANCELLED };
+
+struct done_cb {
+    petal_future_cb cb;
+    void *arg;
+};
+
+struct petal_future {
+    petal_loop_t *loop;
+    unsigned refs;
+    enum fut_state state;
+    int err;                 /* when done: 0 = result, else the error */
+    void *value;
+    petal_dtor dtor;
+    struct done_cb *cbs;
+    size_t ncbs, cbs_cap;
+};
+
+int petal_future_new(petal_loop_t *loop, petal_future_t **out)
+{
+    if (!out) return PETAL_EINVAL;
+    *out = NULL;
+    int rc = loop_check(loop);
+    if (rc) return rc;
+    petal_future_t *f = calloc(1, sizeof *f);
+    if (!f) return PETAL_ENOMEM;
+    f->loop = loop;
+    f->refs = 1;
+    loop->refs++;    /* the loop's memory outlives its futures */
+    *out = f;
+    return 0;
+}
+
+petal_future_t *petal_future_retain(petal_future_t *f)
+{
+    if (f) f->refs++;
+    return f;
+}
+
+void petal_future_release(petal_future_t *f)
+{
+    if (!f || --f->refs) return;
+    if (f->dtor) f->dtor(f->value);
+    free(f->cbs);
+    petal_loop_t *loop = f->loop;
+    free(f);
+    future_loop_release(loop);
+}
+
+petal_loop_t *petal_future_loop(const petal_future_t *f)
+{
+    return f ? f->loop : NULL;
+}
+
+static int schedule_cb(petal_future_t *f, petal_future_cb cb, void *arg)
+{
+    petal_handle_t h = schedule(f->loop, SLOT_FUTURE, (void *)cb, arg);
+    if (h < 0) return (int)h;
+    f->loop->slots[HANDLE_INDEX(h)].obj = petal_future_retain(f);
+    return 0;
+}
+
+/* Moves the future to its final state and schedules its callbacks in
+ * registration order. */
+static int finish(petal_future_t *f, enum fut_state state, int err, void *value, petal_dtor dtor)
+{
+    if (!f) return PETAL_EINVAL;
+    if (f->state != FUT_PENDING) return PETAL_EINVALSTATE;
+    int rc = loop_check(f->loop);
+    if (rc) return rc;
+    f->state = state;
+    f->err = err;
+    f->value = value;
+    f->dtor = dtor;
+    for (size_t i = 0; i < f->ncbs; i++)
+        if (schedule_cb(f, f->cbs[i].cb, f->cbs[i].arg) != 0)
+            petal_core_report(f->loop, PETAL_ENOMEM, -1, "future done-callback dropped: out of memory");
+    f->ncbs = 0;
+    return 0;
+}
+
+int petal_future_set_result(petal_future_t *f, void *value, petal_dtor dtor)
+{
+    return finish(f, FUT_DONE, 0, value, dtor);
+}
+
+int petal_future_set_error(petal_future_t *f, int err)
+{
+    if (err >= 0) return PETAL_EINVAL;
+    return finish(f, FUT_DONE, err, NULL, NULL);
+}
+
+int petal_future_cancel(petal_future_t *f)
+{
+    return finish(f, FUT_CANCELLED, PETAL_ECANCELED, NULL, NULL);
+}
+
+bool petal_future_done(const petal_future_t *f)
+{
+    return f && f->state != FUT_PENDING;
+}
+
+bool petal_future_cancelled(const petal_future_t *f)
+{
+    return f && f->state == FUT_CANCELLED;
+}
+
+int petal_future_result(const petal_future_t *f, void **value)
+{
+    if (!f) return PETAL_EINVAL;
+    if (f->state == FUT_PENDING) return PETAL_EINVALSTATE;
+    if (value) *value = f->err ? NULL : f->value;
+    return f->err;
+}
+
+int petal_future_add_done_callback(petal_future_t *f, petal_future_cb cb, void *arg)
+{
+    if (!f || !cb) return PETAL_EINVAL;
+    int rc = loop_check(f->loop);
+    if (rc) return rc;
+    if (f->state != FUT_PENDING) return schedule_cb(f, cb, arg);
+    if (f->ncbs == f->cbs_cap) {
+        size_t cap = f->cbs_cap ? f->cbs_cap * 2 : 2;
+        struct done_cb *c = realloc(f->cbs, cap * sizeof *c);
+        if (!c) return PETAL_ENOMEM;
+        f->cbs = c;
+        f->cbs_cap = cap;
+    }
+    f->cbs[f->ncbs++] = (struct done_cb){ cb, arg };
+    return 0;
+}
+
+int petal_future_remove_done_callback(petal_future_t *f, petal_future_cb cb, void *arg)
+{
+    if (!f || !cb) return PETAL_EINVAL;
+    size_t kept = 0;
+    for (size_t i = 0; i < f->ncbs; i++)
+        if (f->cbs[i].cb != cb || f->cbs[i].arg != arg) f->cbs[kept++] = f->cbs[i];
+    int rc = kept == f->ncbs ? PETAL_ENOENT : 0;
+    f->ncbs = kept;
+    return rc;
+}

@@ -1,0 +1,145 @@
+/* Private to api/: the loop object and the core's internal calls. */
+#ifndef PETAL_LOOP_INTERNAL_H
+#define PETAL_LOOP_INTERNAL_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "petal/backend.h"
+#include "petal/future.h"
+#include "petal/loop.h"
+
+/* What a slot holds. A slot is the target of one handle. */
+enum slot_kind {
+    SLOT_FREE,
+    SLOT_SOON,     /* petal_cb in the ready queue */
+    SLOT_TIMER,    /* petal_cb in the timer heap */
+    SLOT_WATCH,    /* persistent reader/writer: petal_io_cb, status 0 */
+    SLOT_IO_END,   /* one-shot petal_io_cb with an error status */
+    SLOT_FUTURE,   /* done-callback of a future */
+    SLOT_INTERNAL, /* petal_cb of the core, not cancellable by users */
+};
+
+struct slot {
+    uint32_t gen;     /* bumped when freed: stale handles stop matching */
+    uint8_t kind;
+    uint8_t queued;   /* SLOT_WATCH: already in the ready queue */
+    uint32_t aux;     /* TIMER: heap index; FREE: next free slot; WATCH/IO_END: fd */
+    int32_t status;   /* IO_END: error code */
+    void *fn;
+    void *arg;
+    void *obj;        /* FUTURE: the future (one reference held) */
+};
+
+struct timer {
+    int64_t when;
+    uint64_t seq;     /* scheduling order breaks ties */
+    uint32_t slot;
+};
+
+struct fd_entry {
+    petal_handle_t reader, writer;
+    unsigned events;  /* interest registered with the backend */
+    bool internal;    /* used by the loop itself */
+    dev_t dev;        /* identity of the open file, to notice a reused number */
+    ino_t ino;
+    void *state;      /* backend's per-fd state */
+};
+
+struct ts_call {
+    petal_cb cb;
+    void *arg;
+};
+
+struct petal_loop {
+    const petal_backend_t *backend;
+    void *backend_state;
+    bool hosted, running, stopping, closed;
+    unsigned refs;                 /* 1 for the loop + 1 per live future */
+
+    struct slot *slots;
+    uint32_t nslots, slots_cap, free_head;
+
+    petal_handle_t *ready;         /* ring buffer */
+    uint32_t ready_head, ready_len, ready_cap;
+
+    struct timer *heap;            /* 4-ary min-heap */
+    uint32_t heap_len, heap_cap;
+    uint64_t timer_seq;
+
+    struct fd_entry *fds;
+    int fds_cap;
+    int user_fds;                  /* fds with a user watch registered */
+
+    pthread_mutex_t ts_lock;       /* call_soon_threadsafe queue */
+    struct ts_call *ts_calls;
+    size_t ts_len, ts_cap;
+    atomic_int ts_pending;
+    int wake_fd;                   /* eventfd: threads and signals wake the loop */
+
+    struct { petal_cb cb; void *arg; } sig[NSIG];
+    int nsignals;
+
+    petal_error_hook error_hook;
+    void *error_hook_arg;
+};
+
+#define HANDLE_INDEX(h) ((uint32_t)((uint64_t)(h) & 0xffffffffu) - 1u)
+#define HANDLE_GEN(h)   ((uint32_t)((uint64_t)(h) >> 32))
+#define GEN_MASK        0x7fffffffu
+
+static inline petal_handle_t make_handle(uint32_t index, uint32_t gen)
+{
+    return (petal_handle_t)(((uint64_t)gen << 32) | (uint64_t)(index + 1u));
+}
+
+/* Common argument check: 0, PETAL_EINVAL or PETAL_ECLOSED. */
+static inline int loop_check(const petal_loop_t *loop)
+{
+    if (!loop) return PETAL_EINVAL;
+    if (loop->closed) return PETAL_ECLOSED;
+    return 0;
+}
+
+/* handles.c: slots and the ready queue */
+int slots_alloc(petal_loop_t *loop, enum slot_kind kind, void *fn, void *arg, uint32_t *index);
+void slots_free(petal_loop_t *loop, uint32_t index);
+struct slot *slot_lookup(petal_loop_t *loop, petal_handle_t h); /* NULL if stale */
+int ready_push(petal_loop_t *loop, petal_handle_t h);
+petal_handle_t schedule(petal_loop_t *loop, enum slot_kind kind, void *fn, void *arg);
+void ready_run(petal_loop_t *loop);
+void handles_destroy(petal_loop_t *loop);
+
+/* timers.c */
+int timers_push(petal_loop_t *loop, uint32_t slot, int64_t when);
+void timers_remove(petal_loop_t *loop, uint32_t heap_index);
+void timers_expire(petal_loop_t *loop, int64_t now);
+int64_t timers_first(const petal_loop_t *loop); /* INT64_MAX if none */
+void timers_destroy(petal_loop_t *loop);
+
+/* fdtable.c */
+void fds_destroy(petal_loop_t *loop);
+int fds_add_internal(petal_loop_t *loop, int fd, petal_io_cb cb, void *arg);
+
+/* threadsafe.c */
+int wake_init(petal_loop_t *loop);
+void wake_drain(petal_loop_t *loop);
+void wake_destroy(petal_loop_t *loop);
+
+/* signals.c */
+void signals_dispatch(petal_loop_t *loop);
+bool signals_pending(const petal_loop_t *loop);
+void signals_release_all(petal_loop_t *loop);
+
+/* future.c */
+void future_loop_release(petal_loop_t *loop);
+
+/* clock */
+int64_t petal_now_ns(void);
+
+
+#endif
