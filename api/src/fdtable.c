@@ -84,6 +84,9 @@ static int add_watch(petal_loop_t *loop, int fd, petal_io_cb cb, void *arg, bool
     if (fd < 0) return PETAL_EBADF;
     struct stat st;
     if (fstat(fd, &st) != 0) return PETAL_EBADF;
+    /* No readiness model for files and directories (epoll refuses them; some
+     * backends would call them always ready): refuse on every backend. */
+    if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) return PETAL_EPERM;
     if ((rc = fds_reserve(loop, fd))) return rc;
     struct fd_entry *e = &loop->fds[fd];
     if (e->internal && !internal) return PETAL_EINTERNALFD;

@@ -83,7 +83,7 @@ int ready_push(petal_loop_t *loop, petal_handle_t h)
         loop->ready_cap = cap;
     }
     loop->ready[(loop->ready_head + loop->ready_len) & (loop->ready_cap - 1)] = h;
-    loop->ready_len++;
+    if (loop->ready_len++ == 0) host_notify(loop);
     return 0;
 }
 

@@ -110,7 +110,8 @@ void petal_core_report(petal_loop_t *loop, int err, int fd, const char *what)
 
 int64_t petal_core_timeout_ns(petal_loop_t *loop)
 {
-    if (loop->ready_len || loop->stopping || atomic_load_explicit(&loop->ts_pending, memory_order_relaxed))
+    if (loop->ready_len || loop->stopping || signals_pending(loop) ||
+        atomic_load_explicit(&loop->ts_pending, memory_order_relaxed))
         return 0;
     int64_t first = timers_first(loop);
     if (first == INT64_MAX) return -1;

@@ -105,6 +105,13 @@ static inline int loop_check(const petal_loop_t *loop)
     return 0;
 }
 
+/* A host loop only runs petal from its hooks when it has a reason to: tell
+ * the backend when petal gains work. */
+static inline void host_notify(petal_loop_t *loop)
+{
+    if (loop->hosted && loop->backend->host_wakeup) loop->backend->host_wakeup(loop);
+}
+
 /* handles.c: slots and the ready queue */
 int slots_alloc(petal_loop_t *loop, enum slot_kind kind, void *fn, void *arg, uint32_t *index);
 void slots_free(petal_loop_t *loop, uint32_t index);

@@ -54,6 +54,7 @@ int timers_push(petal_loop_t *loop, uint32_t slot, int64_t when)
     }
     struct timer t = { when, loop->timer_seq++, slot };
     sift_up(loop, loop->heap_len++, t);
+    if (loop->heap[0].slot == slot) host_notify(loop);    /* new earliest deadline */
     return 0;
 }
 

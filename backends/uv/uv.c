@@ -27,7 +27,6 @@ struct uvb {
     uv_check_t check;
     uv_idle_t idle;
     uv_timer_t timer;
-    int64_t timer_ms;          /* armed timeout, -1 when stopped */
     int open_handles;          /* of the four above, not yet closed */
     struct uvfd *dirty;        /* fds changed since the last poll */
 };
@@ -60,10 +59,11 @@ static void check_dirty(struct uvb *b)
     }
 }
 
-static void on_prepare(uv_prepare_t *h)
+/* Sets libuv's timeout for the coming poll: an active idle handle forces
+ * zero, the timer carries petal's earliest deadline. Both are referenced
+ * handles, so they also keep a host's uv_run() alive while petal has work. */
+static void arm(struct uvb *b)
 {
-    struct uvb *b = h->data;
-    check_dirty(b);
     int ms = petal_core_timeout_ms(b->loop);
     if (ms == 0) {
         if (!uv_is_active((uv_handle_t *)&b->idle)) uv_idle_start(&b->idle, on_idle);
@@ -72,20 +72,27 @@ static void on_prepare(uv_prepare_t *h)
     }
     if (ms > 0) {
         uv_update_time(b->uv);
-        if (ms != b->timer_ms || !uv_is_active((uv_handle_t *)&b->timer)) {
-            uv_timer_start(&b->timer, on_timer, (uint64_t)ms, 0);
-            b->timer_ms = ms;
-        }
-    } else if (b->timer_ms >= 0) {
+        uv_timer_start(&b->timer, on_timer, (uint64_t)ms, 0);
+    } else if (uv_is_active((uv_handle_t *)&b->timer)) {
         uv_timer_stop(&b->timer);
-        b->timer_ms = -1;
     }
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+    struct uvb *b = h->data;
+    check_dirty(b);
+    arm(b);
+}
+
+static void uvb_host_wakeup(petal_loop_t *loop)
+{
+    arm(state(loop));
 }
 
 static void on_check(uv_check_t *h)
 {
     struct uvb *b = h->data;
-    b->timer_ms = -1;    /* re-armed from a fresh clock by the next prepare */
     petal_core_tick(b->loop);
 }
 
@@ -94,7 +101,6 @@ static int uvb_init(petal_loop_t *loop, void *host)
     struct uvb *b = calloc(1, sizeof *b);
     if (!b) return PETAL_ENOMEM;
     b->loop = loop;
-    b->timer_ms = -1;
     b->owned = host == NULL;
     b->uv = host ? host : &b->own;
     int rc;
@@ -226,6 +232,7 @@ const petal_backend_t petal_backend_uv = {
     .run_once = uvb_run_once,
     .fd_watch = uvb_fd_watch,
     .fd_forget = uvb_fd_forget,
+    .host_wakeup = uvb_host_wakeup,
 };
 
 int petal_loop_new_uv(petal_loop_t **out, uv_loop_t *host)

@@ -40,6 +40,10 @@ typedef struct petal_backend {
     /* Drops fd synchronously and frees *fd_state: the fd is about to be
      * closed, or was closed and its number reused. */
     void (*fd_forget)(petal_loop_t *loop, int fd, void **fd_state);
+    /* Host mode only: petal got new work (a first ready callback, a new
+     * earliest deadline) outside the native loop's hooks. Make sure the
+     * native loop stays alive and runs the core in time. */
+    void (*host_wakeup)(petal_loop_t *loop);
 } petal_backend_t;
 
 void *petal_backend_state(petal_loop_t *loop);
