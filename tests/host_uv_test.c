@@ -1,0 +1,159 @@
+/* Host mode, as an application uses it: the application owns a uv_loop_t and
+ * runs it with uv_run(UV_RUN_DEFAULT) itself; petal's timers, readers,
+ * futures, signals and cross-thread calls all work inside it, and uv_run()
+ * returns once neither side has work left. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "petal/future.h"
+#include "petal/uv.h"
+
+static pthread_t main_thread;
+static petal_loop_t *loop;
+static petal_future_t *fut;
+static int sock[2];
+static int soon_ran, timer_ran, signal_ran, future_cb_ran, ts_ran, reader_ran, app_timer_ran;
+static bool all_on_main = true;
+
+static void on_thread_check(void)
+{
+    if (!pthread_equal(pthread_self(), main_thread)) all_on_main = false;
+}
+
+static void soon_cb(petal_loop_t *l, void *arg) { (void)l; (void)arg; on_thread_check(); soon_ran++; }
+static void sig_cb(petal_loop_t *l, void *arg) { (void)l; (void)arg; on_thread_check(); signal_ran++; }
+static void ts_cb(petal_loop_t *l, void *arg) { (void)l; (void)arg; on_thread_check(); ts_ran++; }
+
+static void fut_cb(petal_future_t *f, void *arg)
+{
+    (void)arg;
+    on_thread_check();
+    void *v;
+    assert_int_equal(petal_future_result(f, &v), 0);
+    assert_ptr_equal(v, &future_cb_ran);
+    future_cb_ran++;
+}
+
+static void timer_cb(petal_loop_t *l, void *arg)
+{
+    (void)l;
+    (void)arg;
+    on_thread_check();
+    timer_ran++;
+    raise(SIGUSR1);
+    assert_int_equal(petal_future_set_result(fut, &future_cb_ran, NULL), 0);
+}
+
+static void reader_cb(petal_loop_t *l, int fd, int status, void *arg)
+{
+    (void)arg;
+    on_thread_check();
+    assert_int_equal(status, 0);
+    char c;
+    assert_int_equal(read(fd, &c, 1), 1);
+    assert_int_equal(c, 'u');
+    reader_ran++;
+    assert_int_equal(petal_remove_reader(l, fd), 0);    /* the last petal work */
+}
+
+/* The application's own libuv timer feeds petal's reader. */
+static void app_timer_cb(uv_timer_t *t)
+{
+    app_timer_ran++;
+    assert_int_equal(write(sock[1], "u", 1), 1);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+static void *thread_main(void *arg)
+{
+    (void)arg;
+    struct timespec ts = { 0, 10 * 1000000 };
+    nanosleep(&ts, NULL);
+    if (petal_call_soon_threadsafe(loop, ts_cb, NULL) != 0) abort();
+    return NULL;
+}
+
+static void test_application_runs_uv_run_itself(void **state)
+{
+    (void)state;
+    main_thread = pthread_self();
+    uv_loop_t uv;
+    assert_int_equal(uv_loop_init(&uv), 0);
+    assert_int_equal(petal_loop_new_uv(&loop, &uv), 0);
+    assert_true(petal_loop_is_hosted(loop));
+    assert_ptr_equal(petal_loop_uv(loop), &uv);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sock), 0);
+
+    assert_true(petal_call_soon(loop, soon_cb, NULL) > 0);
+    assert_true(petal_call_later(loop, 0.02, timer_cb, NULL) > 0);
+    assert_int_equal(petal_add_signal_handler(loop, SIGUSR1, sig_cb, NULL), 0);
+    assert_int_equal(petal_future_new(loop, &fut), 0);
+    assert_int_equal(petal_future_add_done_callback(fut, fut_cb, NULL), 0);
+    assert_int_equal(petal_add_reader(loop, sock[0], reader_cb, NULL), 0);
+    uv_timer_t app_timer;
+    uv_timer_init(&uv, &app_timer);
+    uv_timer_start(&app_timer, app_timer_cb, 40, 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, thread_main, NULL), 0);
+
+    int64_t start = petal_time_ns(loop);
+    uv_run(&uv, UV_RUN_DEFAULT);    /* returns when no work is left on either side */
+    int64_t took = petal_time_ns(loop) - start;
+    pthread_join(t, NULL);
+
+    assert_int_equal(soon_ran, 1);
+    assert_int_equal(timer_ran, 1);
+    assert_int_equal(signal_ran, 1);
+    assert_int_equal(future_cb_ran, 1);
+    assert_int_equal(ts_ran, 1);
+    assert_int_equal(app_timer_ran, 1);
+    assert_int_equal(reader_ran, 1);
+    assert_true(all_on_main);
+    assert_true(took >= 40 * 1000000);
+
+    petal_future_release(fut);
+    assert_int_equal(petal_loop_free(loop), 0);
+    uv_run(&uv, UV_RUN_NOWAIT);    /* lets libuv finish closing petal's handles */
+    assert_int_equal(uv_loop_close(&uv), 0);
+    close(sock[0]);
+    close(sock[1]);
+}
+
+/* A petal timer alone keeps the host's uv_run() going until it fires. */
+static void test_petal_timer_keeps_host_alive(void **state)
+{
+    (void)state;
+    uv_loop_t uv;
+    assert_int_equal(uv_loop_init(&uv), 0);
+    assert_int_equal(petal_loop_new_uv(&loop, &uv), 0);
+    timer_ran = 0;
+    assert_int_equal(petal_future_new(loop, &fut), 0);
+    int64_t start = petal_time_ns(loop);
+    assert_true(petal_call_later(loop, 0.03, timer_cb, NULL) > 0);
+    assert_int_equal(petal_add_signal_handler(loop, SIGUSR1, sig_cb, NULL), 0);
+    uv_run(&uv, UV_RUN_DEFAULT);
+    assert_int_equal(timer_ran, 1);
+    assert_true(petal_time_ns(loop) - start >= 30 * 1000000);
+    petal_future_release(fut);
+    assert_int_equal(petal_loop_free(loop), 0);
+    uv_run(&uv, UV_RUN_NOWAIT);
+    assert_int_equal(uv_loop_close(&uv), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_application_runs_uv_run_itself),
+        cmocka_unit_test(test_petal_timer_keeps_host_alive),
+    };
+    return cmocka_run_group_tests_name("host_uv", tests, NULL, NULL);
+}
