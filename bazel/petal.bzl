@@ -4,16 +4,16 @@
 BACKENDS = ["uv"]
 
 def conformance_suite(backend, factory, instance, deps = [], **kwargs):
-    """The conformance suite (tests/conformance.c), compiled for one backend and mode.
+    """The conformance suite (//tests:conformance_lib), run for one backend and mode.
 
-    factory: the source that makes a test loop (owned, or attached to a host loop).
+    factory: the source that makes a test loop (owned, or attached to a host
+    loop), implementing tests/conformance.h. Usable from any package.
     """
     native.cc_test(
         name = "conformance_" + instance,
-        srcs = ["conformance.c", "conformance.h", factory],
+        srcs = [factory],
         copts = ['-DCONFORMANCE_INSTANCE=\\"%s\\"' % instance],
-        deps = ["//:petal_" + backend] + deps,
-        linkopts = ["-lcmocka", "-lpthread", "-lm"],
+        deps = ["//tests:conformance_lib", "//:petal_" + backend] + deps,
         **kwargs
     )
 
