@@ -29,6 +29,7 @@ struct petal_arena { char *base; size_t len; };
 struct petal_stack_class {
     size_t size, slot;                  /* usable size; size + guard */
     char **free; size_t nfree, free_cap;
+    size_t trimmed;                     /* free[0..trimmed) hold no memory */
     struct petal_arena *arenas; size_t narenas, arena_cap;
     size_t next_slot, nslots;           /* bump allocation in the newest arena */
     size_t carved;                      /* slots handed out so far */
@@ -125,6 +126,8 @@ char *petal_stack_acquire(struct petal_thread *t, size_t size)
         return NULL;
     if (c->nfree) {
         t->stacks_pooled--;
+        if (c->trimmed == c->nfree)
+            c->trimmed--;
         return c->free[--c->nfree];
     }
     /* make room to pool it later, so that release cannot fail */
@@ -147,9 +150,11 @@ char *petal_stack_acquire(struct petal_thread *t, size_t size)
 void petal_stack_release(struct petal_thread *t, char *lo, size_t size)
 {
     struct petal_stack_class *c = find_class(t, size, 0);
-    if (c->nfree >= HOT_STACKS)
-        madvise(lo, size, MADV_DONTNEED); /* keep the address range, return the memory */
     c->free[c->nfree++] = lo;
+    /* The newest pooled stacks are reused first; the ones below the hot few
+     * give their memory back (keeping their address range and guard). */
+    if (c->nfree - c->trimmed > HOT_STACKS)
+        madvise(c->free[c->trimmed++], size, MADV_DONTNEED);
     t->stacks_pooled++;
 }
 

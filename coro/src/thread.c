@@ -72,7 +72,7 @@ int petal_greenlet_thread_cleanup(void)
     struct petal_thread *t = petal_tls;
     if (!t)
         return 0;
-    if (t->stacks_in_use || t->current != &t->main)
+    if (t->ngreenlets || t->current != &t->main)
         return -EBUSY;
     release_all(t);
     return 0;

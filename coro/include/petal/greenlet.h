@@ -120,12 +120,13 @@ typedef struct petal_greenlet_stats {
     size_t stacks_pooled;  /* dedicated stacks kept for reuse */
     size_t arenas;         /* stack reservations (one mmap each) */
     size_t saved_bytes;    /* shared mode: bytes currently copied to the heap */
-    int guard_install;     /* 1: MADV_GUARD_INSTALL guards, 0: mprotect guards */
+    int guard_install;     /* 1: MADV_GUARD_INSTALL guards, 0: mprotect, -1: not yet known */
 } petal_greenlet_stats;
 void petal_greenlet_stats_get(petal_greenlet_stats *out);
 
 /* Frees this thread's pooled stacks and shared stack. Done automatically at
- * thread exit. -EBUSY while greenlets of this thread still hold stacks. */
+ * thread exit. -EBUSY while greenlets of this thread exist (not destroyed)
+ * or when called from a greenlet other than the main one. */
 int petal_greenlet_thread_cleanup(void);
 
 /* Describes a code returned by these calls (or any negated errno). */
