@@ -20,6 +20,9 @@
 #include "conformance.h"
 #include "petal/future.h"
 #include "petal/loop.h"
+#include "petal/sock.h"
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 /* ---- fixture ------------------------------------------------------------ */
 
@@ -1290,6 +1293,258 @@ static void test_backend_name_and_time(void **state)
     assert_true(fabs(s - (double)a / 1e9) < 1.0);
 }
 
+
+/* ---- socket operations (petal/sock.h) ---------------------------------- */
+
+static void write_byte_later_cb(petal_loop_t *loop, void *arg)
+{
+    (void)loop;
+    assert_int_equal(write((int)(intptr_t)arg, "z", 1), 1);
+}
+
+static void test_sock_recv_ready_and_waiting(void **state)
+{
+    (void)state;
+    int p[2];
+    pipe_pair(p);
+    char buf[8];
+    petal_future_t *f;
+    assert_int_equal(write(p[1], "hey", 3), 3);
+    assert_int_equal(petal_sock_recv(L, p[0], buf, sizeof buf, &f), 0);
+    arm_guard(10.0);
+    assert_int_equal(petal_loop_run_until_complete(L, f), 0);
+    assert_int_equal(petal_sock_result(f), 3);
+    assert_memory_equal(buf, "hey", 3);
+    petal_future_release(f);
+    /* nothing there yet: completes when data arrives */
+    assert_int_equal(petal_sock_recv(L, p[0], buf, sizeof buf, &f), 0);
+    assert_false(petal_future_done(f));
+    petal_call_later(L, 0.01, write_byte_later_cb, (void *)(intptr_t)p[1]);
+    assert_int_equal(petal_loop_run_until_complete(L, f), 0);
+    assert_int_equal(petal_sock_result(f), 1);
+    assert_int_equal(buf[0], 'z');
+    assert_false(guard_fired);
+    petal_future_release(f);
+    close(p[1]);
+    assert_int_equal(petal_sock_recv(L, p[0], buf, sizeof buf, &f), 0);
+    assert_int_equal(petal_loop_run_until_complete(L, f), 0);
+    assert_int_equal(petal_sock_result(f), 0);    /* end of stream */
+    petal_future_release(f);
+    close(p[0]);
+}
+
+static void test_sock_recv_fifo_per_fd(void **state)
+{
+    (void)state;
+    int p[2];
+    pipe_pair(p);
+    char a = 0, b = 0, c = 0;
+    petal_future_t *fa, *fb, *fc;
+    assert_int_equal(petal_sock_recv(L, p[0], &a, 1, &fa), 0);
+    assert_int_equal(petal_sock_recv(L, p[0], &b, 1, &fb), 0);
+    assert_int_equal(petal_sock_recv(L, p[0], &c, 1, &fc), 0);
+    assert_int_equal(write(p[1], "123", 3), 3);
+    arm_guard(10.0);
+    assert_int_equal(petal_loop_run_until_complete(L, fc), 0);
+    assert_true(petal_future_done(fa) && petal_future_done(fb));
+    assert_int_equal(a, '1');
+    assert_int_equal(b, '2');
+    assert_int_equal(c, '3');
+    petal_future_release(fa);
+    petal_future_release(fb);
+    petal_future_release(fc);
+    close(p[0]);
+    close(p[1]);
+}
+
+static size_t drained;
+static unsigned char drain_sum;
+
+static void drain_cb(petal_loop_t *loop, int fd, int status, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    assert_int_equal(status, 0);
+    unsigned char buf[65536];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+        for (ssize_t i = 0; i < n; i++) drain_sum = (unsigned char)(drain_sum + buf[i] * (unsigned char)((drained + (size_t)i) % 251 + 1));
+        drained += (size_t)n;
+    }
+}
+
+static void test_sock_send_all_bytes(void **state)
+{
+    (void)state;
+    enum { N = 4 << 20 };
+    int p[2];
+    pipe_pair(p);
+    unsigned char *data = malloc(N);
+    unsigned char want = 0;
+    for (size_t i = 0; i < N; i++) {
+        data[i] = (unsigned char)(i * 7 + 3);
+        want = (unsigned char)(want + data[i] * (unsigned char)(i % 251 + 1));
+    }
+    drained = 0;
+    drain_sum = 0;
+    petal_future_t *f;
+    assert_int_equal(petal_sock_send(L, p[1], data, N, &f), 0);
+    memset(data, 0, N);    /* petal copied it */
+    free(data);
+    assert_int_equal(petal_add_reader(L, p[0], drain_cb, NULL), 0);
+    arm_guard(10.0);
+    assert_int_equal(petal_loop_run_until_complete(L, f), 0);
+    assert_int_equal(petal_sock_result(f), N);
+    while (drained < N) assert_int_equal(petal_loop_run_once(L), 0);
+    assert_int_equal(drained, N);
+    assert_int_equal(drain_sum, want);
+    petal_future_release(f);
+    petal_remove_reader(L, p[0]);
+    close(p[0]);
+    close(p[1]);
+}
+
+static int tcp_listener(struct sockaddr_in *addr)
+{
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    assert_true(s >= 0);
+    memset(addr, 0, sizeof *addr);
+    addr->sin_family = AF_INET;
+    addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(s, (struct sockaddr *)addr, sizeof *addr), 0);
+    socklen_t l = sizeof *addr;
+    assert_int_equal(getsockname(s, (struct sockaddr *)addr, &l), 0);
+    assert_int_equal(listen(s, 16), 0);
+    return s;
+}
+
+static void test_sock_accept_and_connect(void **state)
+{
+    (void)state;
+    struct sockaddr_in addr;
+    int ls = tcp_listener(&addr);
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    petal_future_t *fa, *fc;
+    assert_int_equal(petal_sock_accept(L, ls, &fa), 0);
+    assert_int_equal(petal_sock_connect(L, c, (struct sockaddr *)&addr, sizeof addr, &fc), 0);
+    arm_guard(10.0);
+    assert_int_equal(petal_loop_run_until_complete(L, fc), 0);
+    assert_int_equal(petal_loop_run_until_complete(L, fa), 0);
+    int s = (int)petal_sock_result(fa);
+    assert_true(s >= 0);
+    assert_true(fcntl(s, F_GETFL) & O_NONBLOCK);
+    assert_int_equal(write(c, "ping", 4), 4);
+    char buf[4];
+    petal_future_t *fr;
+    assert_int_equal(petal_sock_recv(L, s, buf, 4, &fr), 0);
+    assert_int_equal(petal_loop_run_until_complete(L, fr), 0);
+    assert_int_equal(petal_sock_result(fr), 4);
+    assert_memory_equal(buf, "ping", 4);
+    petal_future_release(fa);
+    petal_future_release(fc);
+    petal_future_release(fr);
+    close(s);
+    close(c);
+    close(ls);
+}
+
+static void test_sock_connect_refused(void **state)
+{
+    (void)state;
+    struct sockaddr_in addr;
+    int ls = tcp_listener(&addr);
+    close(ls);    /* nobody listens on that port any more */
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    petal_future_t *f;
+    assert_int_equal(petal_sock_connect(L, c, (struct sockaddr *)&addr, sizeof addr, &f), 0);
+    arm_guard(10.0);
+    assert_int_equal(petal_loop_run_until_complete(L, f), -ECONNREFUSED);
+    assert_int_equal(petal_sock_result(f), -ECONNREFUSED);
+    petal_future_release(f);
+    close(c);
+}
+
+/* A cancelled receive takes no data: the next one gets it. */
+static void test_sock_cancel_takes_nothing(void **state)
+{
+    (void)state;
+    int p[2];
+    pipe_pair(p);
+    char a = 0, b = 0;
+    petal_future_t *fa, *fb;
+    assert_int_equal(petal_sock_recv(L, p[0], &a, 1, &fa), 0);
+    assert_int_equal(petal_sock_recv(L, p[0], &b, 1, &fb), 0);
+    assert_int_equal(petal_future_cancel(fa), 0);
+    assert_true(petal_future_cancelled(fa));
+    assert_int_equal(write(p[1], "q", 1), 1);
+    arm_guard(10.0);
+    assert_int_equal(petal_loop_run_until_complete(L, fb), 0);
+    assert_int_equal(b, 'q');
+    assert_int_equal(a, 0);
+    petal_future_release(fa);
+    petal_future_release(fb);
+    close(p[0]);
+    close(p[1]);
+}
+
+static void test_sock_ops_end_on_fd_closing(void **state)
+{
+    (void)state;
+    int p[2];
+    pipe_pair(p);
+    char buf[4];
+    petal_future_t *fr;
+    assert_int_equal(petal_sock_recv(L, p[0], buf, sizeof buf, &fr), 0);
+    assert_int_equal(petal_fd_closing(L, p[0]), 0);
+    close(p[0]);
+    assert_true(petal_future_done(fr));
+    assert_int_equal(petal_sock_result(fr), PETAL_ECANCELED);
+    petal_future_release(fr);
+    close(p[1]);
+}
+
+static void test_sock_and_user_watch_do_not_mix(void **state)
+{
+    (void)state;
+    int p[2];
+    pipe_pair(p);
+    char buf[4];
+    petal_future_t *f;
+    assert_int_equal(petal_add_reader(L, p[0], status_cb, NULL), 0);
+    assert_int_equal(petal_sock_recv(L, p[0], buf, sizeof buf, &f), PETAL_EBUSY);
+    assert_int_equal(petal_remove_reader(L, p[0]), 0);
+    assert_int_equal(petal_sock_recv(L, p[0], buf, sizeof buf, &f), 0);
+    assert_int_equal(petal_add_reader(L, p[0], status_cb, NULL), PETAL_EBUSY);
+    assert_int_equal(petal_remove_reader(L, p[0]), PETAL_EBUSY);
+    assert_int_equal(petal_add_writer(L, p[0], status_cb, NULL), 0);    /* the other side is free */
+    assert_int_equal(petal_remove_writer(L, p[0]), 0);
+    assert_int_equal(petal_future_cancel(f), 0);
+    petal_future_release(f);
+    assert_int_equal(petal_add_reader(L, p[0], status_cb, NULL), 0);
+    close(p[0]);
+    close(p[1]);
+}
+
+static void test_sock_bad_input(void **state)
+{
+    (void)state;
+    petal_future_t *f;
+    char buf[4];
+    int p[2];
+    assert_int_equal(pipe(p), 0);    /* blocking */
+    assert_int_equal(petal_sock_recv(L, p[0], buf, 4, NULL), PETAL_EINVAL);
+    assert_int_equal(petal_sock_recv(L, -1, buf, 4, &f), PETAL_EBADF);
+    assert_int_equal(petal_sock_recv(NULL, p[0], buf, 4, &f), PETAL_EINVAL);
+    assert_int_equal(petal_sock_recv(L, p[0], NULL, 4, &f), PETAL_EINVAL);
+    assert_int_equal(petal_sock_send(L, p[1], NULL, 4, &f), PETAL_EINVAL);
+    assert_int_equal(petal_sock_accept(L, p[0], &f), PETAL_EINVAL);    /* blocking fd */
+    assert_int_equal(petal_sock_connect(L, p[1], NULL, 0, &f), PETAL_EINVAL);
+    close(p[0]);
+    close(p[1]);
+    assert_int_equal(petal_sock_recv(L, p[0], buf, 4, &f), PETAL_EBADF);
+    assert_int_equal(petal_sock_result(NULL), PETAL_EINVAL);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1350,6 +1605,15 @@ int main(void)
         T(test_run_until_complete),
         T(test_run_until_complete_stopped_early),
         T(test_future_outlives_loop),
+        T(test_sock_recv_ready_and_waiting),
+        T(test_sock_recv_fifo_per_fd),
+        T(test_sock_send_all_bytes),
+        T(test_sock_accept_and_connect),
+        T(test_sock_connect_refused),
+        T(test_sock_cancel_takes_nothing),
+        T(test_sock_ops_end_on_fd_closing),
+        T(test_sock_and_user_watch_do_not_mix),
+        T(test_sock_bad_input),
         T(test_null_arguments),
         T(test_bad_delays),
         T(test_strerror_names_every_code),

@@ -12,7 +12,7 @@
 
 #include "loop_internal.h"
 
-static int fds_reserve(petal_loop_t *loop, int fd)
+int fds_reserve(petal_loop_t *loop, int fd)
 {
     if (fd < loop->fds_cap) return 0;
     int cap = loop->fds_cap ? loop->fds_cap : 64;
@@ -25,7 +25,7 @@ static int fds_reserve(petal_loop_t *loop, int fd)
     return 0;
 }
 
-static struct fd_entry *fd_get(petal_loop_t *loop, int fd)
+struct fd_entry *fds_entry(petal_loop_t *loop, int fd)
 {
     return fd >= 0 && fd < loop->fds_cap ? &loop->fds[fd] : NULL;
 }
@@ -65,18 +65,19 @@ static void drop_watch(petal_loop_t *loop, petal_handle_t *h, int fd, int status
         slots_free(loop, i);
 }
 
-/* Ends every watch on fd: waiters get `status` (0 = silently), the backend
- * forgets the fd. */
+/* Ends every watch and socket operation on fd: waiters get `status` (0 =
+ * watches silently, operations with PETAL_EBADF), the backend forgets fd. */
 static void fd_end(petal_loop_t *loop, int fd, struct fd_entry *e, int status)
 {
-    drop_watch(loop, &e->reader, fd, status);
-    drop_watch(loop, &e->writer, fd, status);
+    sock_fail_all(loop, e, status ? status : PETAL_EBADF);
+    drop_watch(loop, &e->reader, fd, e->sock_reader ? 0 : status);
+    drop_watch(loop, &e->writer, fd, e->sock_writer ? 0 : status);
     if (e->state || e->events) loop->backend->fd_forget(loop, fd, &e->state);
     if (!e->internal && e->events) loop->user_fds--;
     memset(e, 0, sizeof *e);
 }
 
-static int add_watch(petal_loop_t *loop, int fd, petal_io_cb cb, void *arg, bool write, bool internal)
+int fds_watch(petal_loop_t *loop, int fd, petal_io_cb cb, void *arg, bool write, enum watch_owner owner)
 {
     int rc = loop_check(loop);
     if (rc) return rc;
@@ -89,42 +90,50 @@ static int add_watch(petal_loop_t *loop, int fd, petal_io_cb cb, void *arg, bool
     if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) return PETAL_EPERM;
     if ((rc = fds_reserve(loop, fd))) return rc;
     struct fd_entry *e = &loop->fds[fd];
-    if (e->internal && !internal) return PETAL_EINTERNALFD;
-    if ((e->reader || e->writer) && (e->dev != st.st_dev || e->ino != st.st_ino)) {
+    if (e->internal && owner != OWNER_INTERNAL) return PETAL_EINTERNALFD;
+    if ((e->reader || e->writer || e->rq || e->wq) && (e->dev != st.st_dev || e->ino != st.st_ino)) {
         petal_core_report(loop, PETAL_EBADF, fd, "fd was closed while watched and its number reused; stale watch dropped");
         fd_end(loop, fd, e, 0);
     }
+    bool *sock_owned = write ? &e->sock_writer : &e->sock_reader;
+    petal_handle_t *slot_of = write ? &e->writer : &e->reader;
+    /* A user watch and socket operations cannot share one direction. */
+    if (*slot_of && *sock_owned != (owner == OWNER_SOCK)) return PETAL_EBUSY;
+    if (owner == OWNER_USER && (write ? e->wq : e->rq)) return PETAL_EBUSY;
     e->dev = st.st_dev;
     e->ino = st.st_ino;
-    e->internal = internal;
+    e->internal = owner == OWNER_INTERNAL;
 
     uint32_t i;
     if ((rc = slots_alloc(loop, SLOT_WATCH, (void *)cb, arg, &i))) return rc;
     loop->slots[i].aux = (uint32_t)fd;
-    petal_handle_t *slot_of = write ? &e->writer : &e->reader;
     petal_handle_t old = *slot_of;
     *slot_of = make_handle(i, loop->slots[i].gen);
     if ((rc = apply(loop, fd, e))) {
         *slot_of = old;
         slots_free(loop, i);
-        if (!e->reader && !e->writer && !e->events) fd_end(loop, fd, e, 0);
+        if (!e->reader && !e->writer && !e->events && !e->rq && !e->wq) fd_end(loop, fd, e, 0);
         return rc;
     }
+    *sock_owned = owner == OWNER_SOCK;
     if (old) slots_free(loop, HANDLE_INDEX(old)); /* replaced: a queued old run is skipped */
     return 0;
 }
 
-static int remove_watch(petal_loop_t *loop, int fd, bool write)
+int fds_unwatch(petal_loop_t *loop, int fd, bool write, enum watch_owner owner)
 {
     int rc = loop_check(loop);
     if (rc) return rc;
     if (fd < 0) return PETAL_EBADF;
-    struct fd_entry *e = fd_get(loop, fd);
+    struct fd_entry *e = fds_entry(loop, fd);
     if (!e) return PETAL_ENOENT;
     if (e->internal) return PETAL_EINTERNALFD;
     petal_handle_t *h = write ? &e->writer : &e->reader;
     if (!*h) return PETAL_ENOENT;
+    if ((write ? e->sock_writer : e->sock_reader) != (owner == OWNER_SOCK)) return PETAL_EBUSY;
     drop_watch(loop, h, fd, 0);
+    if (write) e->sock_writer = false;
+    else e->sock_reader = false;
     rc = apply(loop, fd, e);
     if (rc) {
         /* The native loop refused to change interest: forget the fd whole
@@ -137,27 +146,22 @@ static int remove_watch(petal_loop_t *loop, int fd, bool write)
 
 int petal_add_reader(petal_loop_t *loop, int fd, petal_io_cb cb, void *arg)
 {
-    return add_watch(loop, fd, cb, arg, false, false);
+    return fds_watch(loop, fd, cb, arg, false, OWNER_USER);
 }
 
 int petal_add_writer(petal_loop_t *loop, int fd, petal_io_cb cb, void *arg)
 {
-    return add_watch(loop, fd, cb, arg, true, false);
-}
-
-int fds_add_internal(petal_loop_t *loop, int fd, petal_io_cb cb, void *arg)
-{
-    return add_watch(loop, fd, cb, arg, false, true);
+    return fds_watch(loop, fd, cb, arg, true, OWNER_USER);
 }
 
 int petal_remove_reader(petal_loop_t *loop, int fd)
 {
-    return remove_watch(loop, fd, false);
+    return fds_unwatch(loop, fd, false, OWNER_USER);
 }
 
 int petal_remove_writer(petal_loop_t *loop, int fd)
 {
-    return remove_watch(loop, fd, true);
+    return fds_unwatch(loop, fd, true, OWNER_USER);
 }
 
 int petal_fd_closing(petal_loop_t *loop, int fd)
@@ -165,8 +169,8 @@ int petal_fd_closing(petal_loop_t *loop, int fd)
     int rc = loop_check(loop);
     if (rc) return rc;
     if (fd < 0) return PETAL_EBADF;
-    struct fd_entry *e = fd_get(loop, fd);
-    if (!e || (!e->reader && !e->writer)) return PETAL_ENOENT;
+    struct fd_entry *e = fds_entry(loop, fd);
+    if (!e || (!e->reader && !e->writer && !e->rq && !e->wq)) return PETAL_ENOENT;
     if (e->internal) return PETAL_EINTERNALFD;
     fd_end(loop, fd, e, PETAL_ECANCELED);
     return 0;
@@ -174,7 +178,7 @@ int petal_fd_closing(petal_loop_t *loop, int fd)
 
 void petal_core_io(petal_loop_t *loop, int fd, unsigned events)
 {
-    struct fd_entry *e = fd_get(loop, fd);
+    struct fd_entry *e = fds_entry(loop, fd);
     if (!e) return;
     petal_handle_t hs[2] = { (events & PETAL_READABLE) ? e->reader : 0,
                              (events & PETAL_WRITABLE) ? e->writer : 0 };
@@ -188,16 +192,16 @@ void petal_core_io(petal_loop_t *loop, int fd, unsigned events)
 
 void petal_core_io_error(petal_loop_t *loop, int fd, int err)
 {
-    struct fd_entry *e = fd_get(loop, fd);
-    if (!e || (!e->reader && !e->writer)) return;
+    struct fd_entry *e = fds_entry(loop, fd);
+    if (!e || (!e->reader && !e->writer && !e->rq && !e->wq)) return;
     petal_core_report(loop, err, fd, "native loop reported an error on a watched fd; watch dropped");
     fd_end(loop, fd, e, err);
 }
 
 int petal_core_fd_check(petal_loop_t *loop, int fd)
 {
-    struct fd_entry *e = fd_get(loop, fd);
-    if (!e || (!e->reader && !e->writer)) return 0;
+    struct fd_entry *e = fds_entry(loop, fd);
+    if (!e || (!e->reader && !e->writer && !e->rq && !e->wq)) return 0;
     struct stat st;
     if (fstat(fd, &st) == 0 && st.st_dev == e->dev && st.st_ino == e->ino) return 0;
     petal_core_io_error(loop, fd, PETAL_EBADF);
@@ -206,7 +210,7 @@ int petal_core_fd_check(petal_loop_t *loop, int fd)
 
 bool petal_core_fd_internal(petal_loop_t *loop, int fd)
 {
-    struct fd_entry *e = fd_get(loop, fd);
+    struct fd_entry *e = fds_entry(loop, fd);
     return e && e->internal;
 }
 
@@ -214,7 +218,7 @@ void fds_destroy(petal_loop_t *loop)
 {
     for (int fd = 0; fd < loop->fds_cap; fd++) {
         struct fd_entry *e = &loop->fds[fd];
-        if (e->reader || e->writer || e->state) fd_end(loop, fd, e, 0);
+        if (e->reader || e->writer || e->state || e->rq || e->wq) fd_end(loop, fd, e, PETAL_ECANCELED);
     }
     free(loop->fds);
     loop->fds = NULL;

@@ -20,7 +20,15 @@ struct petal_future {
     petal_dtor dtor;
     struct done_cb *cbs;
     size_t ncbs, cbs_cap;
+    void (*on_cancel)(petal_future_t *f, void *arg);
+    void *on_cancel_arg;
 };
+
+void future_on_cancel(petal_future_t *f, void (*fn)(petal_future_t *f, void *arg), void *arg)
+{
+    f->on_cancel = fn;
+    f->on_cancel_arg = arg;
+}
 
 int petal_future_new(petal_loop_t *loop, petal_future_t **out)
 {
@@ -78,6 +86,11 @@ static int finish(petal_future_t *f, enum fut_state state, int err, void *value,
     f->err = err;
     f->value = value;
     f->dtor = dtor;
+    if (f->on_cancel) {
+        void (*fn)(petal_future_t *, void *) = f->on_cancel;
+        f->on_cancel = NULL;
+        if (state == FUT_CANCELLED) fn(f, f->on_cancel_arg);
+    }
     for (size_t i = 0; i < f->ncbs; i++)
         if (schedule_cb(f, f->cbs[i].cb, f->cbs[i].arg) != 0)
             petal_core_report(f->loop, PETAL_ENOMEM, -1, "future done-callback dropped: out of memory");

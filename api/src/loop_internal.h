@@ -41,10 +41,16 @@ struct timer {
     uint32_t slot;
 };
 
+/* Who registered a watch: the user, the loop itself (its wakeup fd), or the
+ * core's readiness-based socket operations. */
+enum watch_owner { OWNER_USER, OWNER_INTERNAL, OWNER_SOCK };
+
 struct fd_entry {
     petal_handle_t reader, writer;
     unsigned events;  /* interest registered with the backend */
     bool internal;    /* used by the loop itself */
+    bool sock_reader, sock_writer;  /* the watch serves socket operations */
+    petal_sock_op_t *rq, *wq;       /* socket operations: receive and send side, FIFO */
     dev_t dev;        /* identity of the open file, to notice a reused number */
     ino_t ino;
     void *state;      /* backend's per-fd state */
@@ -130,7 +136,13 @@ void timers_destroy(petal_loop_t *loop);
 
 /* fdtable.c */
 void fds_destroy(petal_loop_t *loop);
-int fds_add_internal(petal_loop_t *loop, int fd, petal_io_cb cb, void *arg);
+int fds_watch(petal_loop_t *loop, int fd, petal_io_cb cb, void *arg, bool write, enum watch_owner owner);
+int fds_unwatch(petal_loop_t *loop, int fd, bool write, enum watch_owner owner);
+struct fd_entry *fds_entry(petal_loop_t *loop, int fd);   /* NULL if never seen */
+int fds_reserve(petal_loop_t *loop, int fd);
+
+/* sock.c */
+void sock_fail_all(petal_loop_t *loop, struct fd_entry *e, int err);
 
 /* threadsafe.c */
 int wake_init(petal_loop_t *loop);
@@ -144,6 +156,8 @@ void signals_release_all(petal_loop_t *loop);
 
 /* future.c */
 void future_loop_release(petal_loop_t *loop);
+/* Called once, synchronously, if the future gets cancelled by its user. */
+void future_on_cancel(petal_future_t *f, void (*fn)(petal_future_t *f, void *arg), void *arg);
 
 /* clock */
 int64_t petal_now_ns(void);

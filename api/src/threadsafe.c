@@ -23,7 +23,7 @@ int wake_init(petal_loop_t *loop)
 {
     loop->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (loop->wake_fd < 0) return -errno;
-    int rc = fds_add_internal(loop, loop->wake_fd, on_wake, NULL);
+    int rc = fds_watch(loop, loop->wake_fd, on_wake, NULL, false, OWNER_INTERNAL);
     if (rc) {
         close(loop->wake_fd);
         loop->wake_fd = -1;

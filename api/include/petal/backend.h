@@ -16,6 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
+#include "petal/future.h"
 #include "petal/loop.h"
 
 #ifdef __cplusplus
@@ -23,6 +26,22 @@ extern "C" {
 #endif
 
 enum { PETAL_READABLE = 1, PETAL_WRITABLE = 2 };
+
+/* A socket operation (petal/sock.h) in flight. */
+typedef enum { PETAL_OP_RECV, PETAL_OP_SEND, PETAL_OP_ACCEPT, PETAL_OP_CONNECT } petal_op_kind;
+
+typedef struct petal_sock_op {
+    petal_op_kind kind;
+    int fd;
+    void *buf;                      /* RECV: the user's buffer; SEND: the bytes */
+    size_t len;
+    size_t done;                    /* SEND: bytes sent so far */
+    struct sockaddr_storage addr;   /* CONNECT */
+    socklen_t addrlen;
+    petal_future_t *fut;
+    struct petal_sock_op *next;     /* core: per-fd queue */
+    void *backend;                  /* the backend's per-operation state */
+} petal_sock_op_t;
 
 typedef struct petal_backend {
     const char *name;
@@ -44,6 +63,14 @@ typedef struct petal_backend {
      * earliest deadline) outside the native loop's hooks. Make sure the
      * native loop stays alive and runs the core in time. */
     void (*host_wakeup)(petal_loop_t *loop);
+    /* Optional completion path for socket operations (io_uring). When NULL,
+     * the core performs them on readiness. sock_submit starts op and later
+     * reports it once with petal_core_sock_done() (not from inside
+     * sock_submit). sock_cancel stops it: when it returns, the kernel must
+     * never touch op->buf again, and petal_core_sock_done() must not be
+     * called for op any more (the core has already finished it). */
+    int (*sock_submit)(petal_loop_t *loop, petal_sock_op_t *op);
+    void (*sock_cancel)(petal_loop_t *loop, petal_sock_op_t *op);
 } petal_backend_t;
 
 void *petal_backend_state(petal_loop_t *loop);
@@ -73,6 +100,10 @@ int petal_loop_new_on(petal_loop_t **out, const petal_backend_t *backend, void *
 /* The backends linked into this program, NULL-terminated, in order of
  * preference; each link-time target (//:petal_uv, ...) defines it. */
 extern const petal_backend_t *const petal_linked_backends[];
+
+/* Completes a submitted socket operation: result >= 0 (bytes, new fd, 0)
+ * or a negative error code. The core frees op. */
+void petal_core_sock_done(petal_loop_t *loop, petal_sock_op_t *op, ssize_t result);
 
 /* Reports a problem through the loop's error hook. */
 void petal_core_report(petal_loop_t *loop, int err, int fd, const char *what);

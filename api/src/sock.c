@@ -1,0 +1,280 @@
+/* Socket operations returning futures (petal/sock.h).
+ *
+ * Every operation sits in its fd's queue (receive side: recv/accept; send
+ * side: send/connect) until it finishes, so petal_fd_closing() and a closed
+ * loop can end it. A backend with a completion path (io_uring) performs it;
+ * otherwise the core tries the system call at once and again each time the
+ * fd is ready, serving each queue in order. */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "loop_internal.h"
+#include "petal/sock.h"
+
+static petal_sock_op_t **queue_of(struct fd_entry *e, const petal_sock_op_t *op)
+{
+    return op->kind == PETAL_OP_RECV || op->kind == PETAL_OP_ACCEPT ? &e->rq : &e->wq;
+}
+
+static bool sends(const petal_sock_op_t *op)
+{
+    return op->kind == PETAL_OP_SEND || op->kind == PETAL_OP_CONNECT;
+}
+
+static void unlink_op(struct fd_entry *e, petal_sock_op_t *op)
+{
+    for (petal_sock_op_t **p = queue_of(e, op); *p; p = &(*p)->next)
+        if (*p == op) {
+            *p = op->next;
+            return;
+        }
+}
+
+/* Finishes op's future with result and frees op (already unlinked). */
+static void finish(petal_sock_op_t *op, ssize_t result)
+{
+    petal_future_t *f = op->fut;
+    future_on_cancel(f, NULL, NULL);
+    if (result < 0) petal_future_set_error(f, (int)result);
+    else petal_future_set_result(f, (void *)(intptr_t)result, NULL);
+    petal_future_release(f);
+    if (op->kind == PETAL_OP_SEND) free(op->buf);
+    free(op);
+}
+
+/* One attempt at the system call. Returns false if it would block. */
+static bool attempt(petal_sock_op_t *op, ssize_t *result)
+{
+    for (;;) {
+        ssize_t n;
+        switch (op->kind) {
+        case PETAL_OP_RECV:
+            n = recv(op->fd, op->buf, op->len, MSG_DONTWAIT);
+            break;
+        case PETAL_OP_SEND:
+            n = op->done == op->len ? 0 : send(op->fd, (char *)op->buf + op->done, op->len - op->done, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n >= 0) {
+                op->done += (size_t)n;
+                if (op->done < op->len) continue;
+                n = (ssize_t)op->len;
+            }
+            break;
+        case PETAL_OP_ACCEPT:
+            n = accept4(op->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            break;
+        case PETAL_OP_CONNECT:
+            if (op->done) {    /* in progress: the fd became writable */
+                int err = 0;
+                socklen_t l = sizeof err;
+                n = getsockopt(op->fd, SOL_SOCKET, SO_ERROR, &err, &l) ? -1 : 0;
+                if (n == 0 && err) {
+                    errno = err;
+                    n = -1;
+                }
+            } else {
+                n = connect(op->fd, (struct sockaddr *)&op->addr, op->addrlen);
+                if (n < 0 && errno == EINPROGRESS) {
+                    op->done = 1;
+                    return false;
+                }
+            }
+            break;
+        default:
+            n = -1;
+            errno = EINVAL;
+        }
+        if (n >= 0) {
+            *result = n;
+            return true;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+        *result = -errno;
+        return true;
+    }
+}
+
+/* Readiness: serve one side's queue in order until an operation would block;
+ * stop watching when the queue is empty. */
+static void on_ready(petal_loop_t *loop, int fd, int status, void *arg)
+{
+    bool write = arg != NULL;
+    struct fd_entry *e = fds_entry(loop, fd);
+    if (status < 0 || !e) return;    /* operations were already failed by fd_end */
+    petal_sock_op_t **q = write ? &e->wq : &e->rq;
+    ssize_t result;
+    while (*q && attempt(*q, &result)) {
+        petal_sock_op_t *op = *q;
+        *q = op->next;
+        finish(op, result);
+        e = fds_entry(loop, fd);    /* finishing may not grow the table, but stay safe */
+        q = write ? &e->wq : &e->rq;
+    }
+    if (!*q) fds_unwatch(loop, fd, write, OWNER_SOCK);
+}
+
+static void on_cancel(petal_future_t *f, void *arg)
+{
+    (void)f;
+    petal_sock_op_t *op = arg;
+    petal_loop_t *loop = petal_future_loop(op->fut);
+    struct fd_entry *e = fds_entry(loop, op->fd);
+    bool was_head = *queue_of(e, op) == op;
+    if (loop->backend->sock_submit) loop->backend->sock_cancel(loop, op);
+    unlink_op(e, op);
+    petal_future_release(op->fut);
+    if (op->kind == PETAL_OP_SEND) free(op->buf);
+    bool write = sends(op);
+    int fd = op->fd;
+    free(op);
+    if (loop->backend->sock_submit) return;
+    if (!*(write ? &e->wq : &e->rq)) fds_unwatch(loop, fd, write, OWNER_SOCK);
+    else if (was_head) petal_core_io(loop, fd, write ? PETAL_WRITABLE : PETAL_READABLE);
+}
+
+void petal_core_sock_done(petal_loop_t *loop, petal_sock_op_t *op, ssize_t result)
+{
+    struct fd_entry *e = fds_entry(loop, op->fd);
+    if (e) unlink_op(e, op);
+    finish(op, result);
+}
+
+/* Ends every operation of e with err (the fd is closing or gone). */
+void sock_fail_all(petal_loop_t *loop, struct fd_entry *e, int err)
+{
+    petal_sock_op_t *ops[2] = { e->rq, e->wq };
+    e->rq = e->wq = NULL;
+    for (int k = 0; k < 2; k++)
+        while (ops[k]) {
+            petal_sock_op_t *op = ops[k];
+            ops[k] = op->next;
+            if (loop->backend->sock_submit) loop->backend->sock_cancel(loop, op);
+            finish(op, err);
+        }
+}
+
+static int start(petal_loop_t *loop, petal_sock_op_t *op, petal_future_t **out)
+{
+    int rc = fds_reserve(loop, op->fd);
+    if (rc) return rc;
+    struct fd_entry *e = &loop->fds[op->fd];
+    bool write = sends(op);
+    if (e->internal) return PETAL_EINTERNALFD;
+    if ((write ? e->writer : e->reader) && !(write ? e->sock_writer : e->sock_reader)) return PETAL_EBUSY;
+    if ((rc = petal_future_new(loop, &op->fut))) return rc;
+    petal_sock_op_t **q = queue_of(e, op);
+    bool first = *q == NULL;
+    ssize_t result;
+
+    if (loop->backend->sock_submit) {
+        op->next = NULL;
+        while (*q) q = &(*q)->next;
+        *q = op;
+        if ((rc = loop->backend->sock_submit(loop, op))) {
+            unlink_op(e, op);
+            petal_future_release(op->fut);
+            return rc;
+        }
+    } else if (first && attempt(op, &result)) {
+        /* Done at once: no watch, no queue. */
+        *out = petal_future_retain(op->fut);
+        finish(op, result);
+        return 0;
+    } else {
+        if (first && (rc = fds_watch(loop, op->fd, on_ready, write ? (void *)1 : NULL, write, OWNER_SOCK))) {
+            petal_future_release(op->fut);
+            return rc;
+        }
+        op->next = NULL;
+        while (*q) q = &(*q)->next;
+        *q = op;
+    }
+    future_on_cancel(op->fut, on_cancel, op);
+    *out = petal_future_retain(op->fut);
+    return 0;
+}
+
+/* Validates arguments and allocates the operation. */
+static int prepare(petal_loop_t *loop, int fd, petal_future_t **out, petal_op_kind kind, petal_sock_op_t **opp)
+{
+    if (!out) return PETAL_EINVAL;
+    *out = NULL;
+    int rc = loop_check(loop);
+    if (rc) return rc;
+    if (fd < 0) return PETAL_EBADF;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0) return PETAL_EBADF;
+    if ((kind == PETAL_OP_ACCEPT || kind == PETAL_OP_CONNECT) && !(fl & O_NONBLOCK)) return PETAL_EINVAL;
+    petal_sock_op_t *op = calloc(1, sizeof *op);
+    if (!op) return PETAL_ENOMEM;
+    op->kind = kind;
+    op->fd = fd;
+    *opp = op;
+    return 0;
+}
+
+static int submit(petal_loop_t *loop, petal_sock_op_t *op, petal_future_t **out)
+{
+    int rc = start(loop, op, out);
+    if (rc) {
+        if (op->kind == PETAL_OP_SEND) free(op->buf);
+        free(op);
+    }
+    return rc;
+}
+
+int petal_sock_recv(petal_loop_t *loop, int fd, void *buf, size_t len, petal_future_t **out)
+{
+    if (!buf && len) return PETAL_EINVAL;
+    petal_sock_op_t *op;
+    int rc = prepare(loop, fd, out, PETAL_OP_RECV, &op);
+    if (rc) return rc;
+    op->buf = buf;
+    op->len = len;
+    return submit(loop, op, out);
+}
+
+int petal_sock_send(petal_loop_t *loop, int fd, const void *buf, size_t len, petal_future_t **out)
+{
+    if (!buf && len) return PETAL_EINVAL;
+    petal_sock_op_t *op;
+    int rc = prepare(loop, fd, out, PETAL_OP_SEND, &op);
+    if (rc) return rc;
+    /* petal owns a copy: the caller's buffer is free as soon as we return,
+     * and a cancelled send can never read freed memory. */
+    if (len && !(op->buf = malloc(len))) {
+        free(op);
+        return PETAL_ENOMEM;
+    }
+    if (len) memcpy(op->buf, buf, len);
+    op->len = len;
+    return submit(loop, op, out);
+}
+
+int petal_sock_accept(petal_loop_t *loop, int fd, petal_future_t **out)
+{
+    petal_sock_op_t *op;
+    int rc = prepare(loop, fd, out, PETAL_OP_ACCEPT, &op);
+    return rc ? rc : submit(loop, op, out);
+}
+
+int petal_sock_connect(petal_loop_t *loop, int fd, const struct sockaddr *addr, socklen_t addrlen,
+                       petal_future_t **out)
+{
+    if (!addr || addrlen == 0 || addrlen > sizeof(struct sockaddr_storage)) return PETAL_EINVAL;
+    petal_sock_op_t *op;
+    int rc = prepare(loop, fd, out, PETAL_OP_CONNECT, &op);
+    if (rc) return rc;
+    memcpy(&op->addr, addr, addrlen);
+    op->addrlen = addrlen;
+    return submit(loop, op, out);
+}
+
+ssize_t petal_sock_result(const petal_future_t *fut)
+{
+    void *v;
+    int rc = petal_future_result(fut, &v);
+    return rc ? rc : (ssize_t)(intptr_t)v;
+}
