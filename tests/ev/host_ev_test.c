@@ -1,0 +1,211 @@
+/* Host mode, as an application uses it: the application owns a struct
+ * ev_loop and runs it with ev_run(host, 0) itself; petal's timers, readers,
+ * futures, signals and cross-thread calls all work inside it, and ev_run()
+ * returns once neither side has work left. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "petal/ev.h"
+#include "petal/future.h"
+
+static pthread_t main_thread;
+static petal_loop_t *loop;
+static petal_future_t *fut;
+static int sock[2];
+static int soon_ran, timer_ran, signal_ran, future_cb_ran, ts_ran, reader_ran, app_timer_ran, app_idle_ran;
+static bool all_on_main = true;
+
+static void on_thread_check(void)
+{
+    if (!pthread_equal(pthread_self(), main_thread)) all_on_main = false;
+}
+
+static void soon_cb(petal_loop_t *l, void *arg) { (void)l; (void)arg; on_thread_check(); soon_ran++; }
+static void sig_cb(petal_loop_t *l, void *arg) { (void)l; (void)arg; on_thread_check(); signal_ran++; }
+static void ts_cb(petal_loop_t *l, void *arg) { (void)l; (void)arg; on_thread_check(); ts_ran++; }
+
+static void fut_cb(petal_future_t *f, void *arg)
+{
+    (void)arg;
+    on_thread_check();
+    void *v;
+    assert_int_equal(petal_future_result(f, &v), 0);
+    assert_ptr_equal(v, &future_cb_ran);
+    future_cb_ran++;
+}
+
+static void timer_cb(petal_loop_t *l, void *arg)
+{
+    (void)l;
+    (void)arg;
+    on_thread_check();
+    timer_ran++;
+    raise(SIGUSR1);
+    assert_int_equal(petal_future_set_result(fut, &future_cb_ran, NULL), 0);
+}
+
+static void reader_cb(petal_loop_t *l, int fd, int status, void *arg)
+{
+    (void)arg;
+    on_thread_check();
+    assert_int_equal(status, 0);
+    char c;
+    assert_int_equal(read(fd, &c, 1), 1);
+    assert_int_equal(c, 'e');
+    reader_ran++;
+    assert_int_equal(petal_remove_reader(l, fd), 0);    /* the last petal work */
+}
+
+/* The application's own libev timer feeds petal's reader. */
+static void app_timer_cb(struct ev_loop *ev, ev_timer *w, int revents)
+{
+    (void)ev;
+    (void)w;
+    (void)revents;
+    app_timer_ran++;
+    assert_int_equal(write(sock[1], "e", 1), 1);
+}
+
+static void *thread_main(void *arg)
+{
+    (void)arg;
+    struct timespec ts = { 0, 10 * 1000000 };
+    nanosleep(&ts, NULL);
+    if (petal_call_soon_threadsafe(loop, ts_cb, NULL) != 0) abort();
+    return NULL;
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static void test_application_runs_ev_run_itself(void **state)
+{
+    (void)state;
+    main_thread = pthread_self();
+    int64_t start = now_ns();    /* not ev_now(): libev caches its time */
+    struct ev_loop *ev = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    assert_non_null(ev);
+    assert_int_equal(petal_loop_new_ev(&loop, ev), 0);
+    assert_true(petal_loop_is_hosted(loop));
+    assert_ptr_equal(petal_loop_ev(loop), ev);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sock), 0);
+
+    assert_true(petal_call_soon(loop, soon_cb, NULL) > 0);
+    assert_true(petal_call_later(loop, 0.02, timer_cb, NULL) > 0);
+    assert_int_equal(petal_add_signal_handler(loop, SIGUSR1, sig_cb, NULL), 0);
+    assert_int_equal(petal_future_new(loop, &fut), 0);
+    assert_int_equal(petal_future_add_done_callback(fut, fut_cb, NULL), 0);
+    assert_int_equal(petal_add_reader(loop, sock[0], reader_cb, NULL), 0);
+    ev_timer app_timer;
+    ev_timer_init(&app_timer, app_timer_cb, 0.04, 0.);
+    ev_timer_start(ev, &app_timer);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, thread_main, NULL), 0);
+
+    ev_run(ev, 0);    /* returns when no work is left on either side */
+    int64_t took = petal_time_ns(loop) - start;
+    pthread_join(t, NULL);
+
+    assert_int_equal(soon_ran, 1);
+    assert_int_equal(timer_ran, 1);
+    assert_int_equal(signal_ran, 1);
+    assert_int_equal(future_cb_ran, 1);
+    assert_int_equal(ts_ran, 1);
+    assert_int_equal(app_timer_ran, 1);
+    assert_int_equal(reader_ran, 1);
+    assert_true(all_on_main);
+    assert_true(took >= 40 * 1000000);
+
+    petal_future_release(fut);
+    assert_int_equal(petal_loop_free(loop), 0);
+    /* petal left nothing active or referenced behind in the host. */
+    assert_int_equal(ev_run(ev, EVRUN_NOWAIT), 0);
+    ev_loop_destroy(ev);
+    close(sock[0]);
+    close(sock[1]);
+}
+
+/* A petal timer alone keeps the host's ev_run() going until it fires. */
+static void test_petal_timer_keeps_host_alive(void **state)
+{
+    (void)state;
+    struct ev_loop *ev = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    assert_non_null(ev);
+    assert_int_equal(petal_loop_new_ev(&loop, ev), 0);
+    timer_ran = 0;
+    signal_ran = 0;
+    assert_int_equal(petal_future_new(loop, &fut), 0);
+    int64_t start = petal_time_ns(loop);
+    assert_true(petal_call_later(loop, 0.03, timer_cb, NULL) > 0);
+    assert_int_equal(petal_add_signal_handler(loop, SIGUSR1, sig_cb, NULL), 0);
+    ev_run(ev, 0);
+    assert_int_equal(timer_ran, 1);
+    assert_int_equal(signal_ran, 1);
+    assert_true(petal_time_ns(loop) - start >= 30 * 1000000);
+    petal_future_release(fut);
+    assert_int_equal(petal_loop_free(loop), 0);
+    assert_int_equal(ev_run(ev, EVRUN_NOWAIT), 0);
+    ev_loop_destroy(ev);
+}
+
+/* The application's idle watchers (any priority) still run while petal has
+ * callbacks ready: libev runs only the highest-priority idle watchers, so
+ * petal's sits at EV_MINPRI. */
+static int spins;
+
+static void spin_cb(petal_loop_t *l, void *arg)
+{
+    (void)arg;
+    if (++spins < 100 && app_idle_ran == 0) petal_call_soon(l, spin_cb, NULL);
+}
+
+static void app_idle_cb(struct ev_loop *ev, ev_idle *w, int revents)
+{
+    (void)revents;
+    app_idle_ran++;
+    ev_idle_stop(ev, w);
+}
+
+static void test_app_idle_not_starved(void **state)
+{
+    (void)state;
+    struct ev_loop *ev = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    assert_non_null(ev);
+    assert_int_equal(petal_loop_new_ev(&loop, ev), 0);
+    spins = 0;
+    app_idle_ran = 0;
+    ev_idle idle;
+    ev_idle_init(&idle, app_idle_cb);
+    ev_set_priority(&idle, EV_MINPRI + 1);
+    ev_idle_start(ev, &idle);
+    assert_true(petal_call_soon(loop, spin_cb, NULL) > 0);
+    ev_run(ev, 0);
+    assert_int_equal(app_idle_ran, 1);
+    assert_true(spins < 100);
+    assert_int_equal(petal_loop_free(loop), 0);
+    assert_int_equal(ev_run(ev, EVRUN_NOWAIT), 0);
+    ev_loop_destroy(ev);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_application_runs_ev_run_itself),
+        cmocka_unit_test(test_petal_timer_keeps_host_alive),
+        cmocka_unit_test(test_app_idle_not_starved),
+    };
+    return cmocka_run_group_tests_name("host_ev", tests, NULL, NULL);
+}
