@@ -1,0 +1,242 @@
+/* The io_uring backend: the ring and one iteration.
+ *
+ * One native iteration = flush petal's poll changes into SQEs, submit them
+ * and wait for one CQE at most petal_core_timeout_ns() (one wait timeout
+ * carries petal's earliest deadline: no IORING_OP_TIMEOUT per petal timer),
+ * reap the CQEs that are there, then petal_core_tick(). Owned mode runs
+ * this in run_once; host mode gives the application the same steps
+ * (petal_uring_before_wait, petal_uring_dispatch, petal_uring_after_wait).
+ * Readiness itself lives in poll.c. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "uring_internal.h"
+
+#define RING_ENTRIES 256
+
+/* user_data of petal's cancel requests (their CQEs carry nothing). */
+const unsigned long long uring_cancel_marker = 0;
+
+struct ub *uring_state(petal_loop_t *loop)
+{
+    return *(struct ub **)petal_backend_state(loop);
+}
+
+/* The flags petal wants on its own ring, then what older kernels accept
+ * (EINVAL for an unknown flag). SINGLE_ISSUER binds the ring to the thread
+ * that enables it: start disabled and enable on the first submit, which
+ * happens in the thread that runs the loop, not the one that created it. */
+static int ring_init(struct ub *b)
+{
+    static const unsigned tries[] = {
+        IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER |
+            IORING_SETUP_R_DISABLED,
+        IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN,
+        IORING_SETUP_SUBMIT_ALL,
+        0,
+    };
+    int rc = PETAL_ENOSYS;
+    for (size_t i = 0; i < sizeof tries / sizeof *tries; i++) {
+        struct io_uring_params p;
+        memset(&p, 0, sizeof p);
+        p.flags = tries[i];
+        rc = io_uring_queue_init_params(RING_ENTRIES, &b->own, &p);
+        if (rc == 0) {
+            b->disabled = (tries[i] & IORING_SETUP_R_DISABLED) != 0;
+            return 0;
+        }
+        if (rc != -EINVAL) break;    /* ENOSYS, EPERM (seccomp, sysctl), ENOMEM */
+    }
+    return rc;
+}
+
+/* liburing 2.3 declares io_uring_enable_rings() but its shared library does
+ * not export it: register directly. */
+static int enable_ring(struct io_uring *ring)
+{
+    if (syscall(__NR_io_uring_register, ring->ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
+        return -errno;
+    return 0;
+}
+
+int uring_submit(struct ub *b)
+{
+    if (b->disabled) {
+        int rc = enable_ring(b->ring);
+        if (rc < 0) return rc;
+        b->disabled = false;
+    }
+    int rc = io_uring_submit(b->ring);
+    return rc < 0 ? rc : 0;
+}
+
+struct io_uring_sqe *uring_sqe(struct ub *b)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(b->ring);
+    if (!sqe && uring_submit(b) == 0) sqe = io_uring_get_sqe(b->ring);
+    return sqe;
+}
+
+static int ub_init(petal_loop_t *loop, void *host)
+{
+    struct ub *b = calloc(1, sizeof *b);
+    if (!b) return PETAL_ENOMEM;
+    b->loop = loop;
+    b->owned = host == NULL;
+    b->ring = host ? host : &b->own;
+    if (b->owned) {
+        int rc = ring_init(b);
+        if (rc) {
+            free(b);
+            return rc;
+        }
+    }
+    *(struct ub **)petal_backend_state(loop) = b;
+    return 0;
+}
+
+static void ub_destroy(petal_loop_t *loop)
+{
+    struct ub *b = uring_state(loop);
+    b->loop = NULL;
+    if (b->owned) {
+        /* The ring and every request in it are gone: the ops can go too. */
+        io_uring_queue_exit(&b->own);
+        uring_ops_free_all(b);
+        return;
+    }
+    /* Host ring: the removals queued by fd_forget complete later, through
+     * petal_uring_dispatch(); the last op's CQE frees b. */
+    uring_submit(b);
+    if (b->nops == 0) free(b);
+}
+
+bool petal_uring_owns(const struct io_uring_cqe *cqe)
+{
+    return cqe && cqe->user_data != LIBURING_UDATA_TIMEOUT && (cqe->user_data & UOP_TAG);
+}
+
+void petal_uring_dispatch(petal_loop_t *loop, const struct io_uring_cqe *cqe)
+{
+    (void)loop;    /* each request knows its loop (it may be closed by now) */
+    if (!petal_uring_owns(cqe)) return;
+    const void *p = (const void *)(uintptr_t)(cqe->user_data & ~(uint64_t)UOP_TAG);
+    if (p == &uring_cancel_marker) return;
+    uring_poll_done((struct uop *)p, cqe->res);
+}
+
+/* Hands out the CQEs present now (not ones that keep arriving meanwhile). */
+static void reap(struct ub *b)
+{
+    for (unsigned n = io_uring_cq_ready(b->ring); n > 0; n--) {
+        struct io_uring_cqe *cqe;
+        if (io_uring_peek_cqe(b->ring, &cqe) != 0) break;
+        if (petal_uring_owns(cqe)) {
+            struct io_uring_cqe copy = *cqe;
+            io_uring_cqe_seen(b->ring, cqe);    /* before petal code may submit */
+            petal_uring_dispatch(b->loop, &copy);
+            continue;
+        }
+        if (b->foreign_cb) b->foreign_cb(cqe, b->foreign_arg);
+        else petal_core_report(b->loop, PETAL_ENOENT, -1, "dropped a CQE of the host application");
+        io_uring_cqe_seen(b->ring, cqe);
+    }
+}
+
+struct __kernel_timespec *petal_uring_timespec(int64_t ns, struct __kernel_timespec *ts)
+{
+    if (ns < 0 || !ts) return NULL;
+    ts->tv_sec = ns / 1000000000;
+    ts->tv_nsec = ns % 1000000000;
+    return ts;
+}
+
+static int ub_run_once(petal_loop_t *loop)
+{
+    struct ub *b = uring_state(loop);
+    uring_flush(b);
+    int64_t ns = petal_core_timeout_ns(loop);
+    int rc = 0;
+    if (b->disabled) rc = uring_submit(b);
+    if (rc == 0) {
+        if (ns == 0) {
+            /* Enter anyway: with COOP_TASKRUN, completions may wait as task
+             * work until we enter the kernel. */
+            rc = io_uring_submit_and_get_events(b->ring);
+        } else {
+            struct io_uring_cqe *cqe;
+            struct __kernel_timespec ts;
+            rc = io_uring_submit_and_wait_timeout(b->ring, &cqe, 1, petal_uring_timespec(ns, &ts), NULL);
+        }
+    }
+    /* ETIME: the deadline; EINTR: a signal (petal's handler woke the eventfd);
+     * EBUSY/EAGAIN: the CQ is full, reaping makes room. */
+    if (rc == -ETIME || rc == -EINTR || rc == -EBUSY || rc == -EAGAIN) rc = 0;
+    reap(b);
+    petal_core_tick(loop);
+    if (rc < 0) {
+        petal_core_report(loop, rc, -1, "io_uring_enter failed");
+        return rc;
+    }
+    return 0;
+}
+
+/* Host mode: the application's loop asks before each wait, so new petal work
+ * (a callback, an earlier timer) is seen then; nothing to do here. */
+static void ub_host_wakeup(petal_loop_t *loop)
+{
+    (void)loop;
+}
+
+int64_t petal_uring_before_wait(petal_loop_t *loop)
+{
+    if (!petal_loop_uring(loop)) return -1;
+    uring_flush(uring_state(loop));
+    return petal_core_timeout_ns(loop);
+}
+
+void petal_uring_after_wait(petal_loop_t *loop)
+{
+    if (!petal_loop_uring(loop)) return;
+    petal_core_tick(loop);
+}
+
+bool petal_uring_alive(petal_loop_t *loop)
+{
+    if (!petal_loop_uring(loop)) return false;
+    return uring_state(loop)->user_fds > 0 || petal_core_timeout_ns(loop) >= 0;
+}
+
+void petal_uring_set_cqe_handler(petal_loop_t *loop, petal_uring_cqe_cb cb, void *arg)
+{
+    if (!petal_loop_uring(loop)) return;
+    struct ub *b = uring_state(loop);
+    b->foreign_cb = cb;
+    b->foreign_arg = arg;
+}
+
+const petal_backend_t petal_backend_uring = {
+    .name = "uring",
+    .state_size = sizeof(struct ub *),
+    .init = ub_init,
+    .destroy = ub_destroy,
+    .run_once = ub_run_once,
+    .fd_watch = uring_fd_watch,
+    .fd_forget = uring_fd_forget,
+    .host_wakeup = ub_host_wakeup,
+};
+
+int petal_loop_new_uring(petal_loop_t **out, struct io_uring *host)
+{
+    return petal_loop_new_on(out, &petal_backend_uring, host);
+}
+
+struct io_uring *petal_loop_uring(petal_loop_t *loop)
+{
+    if (!loop || petal_loop_is_closed(loop) || petal_backend_state(loop) == NULL) return NULL;
+    if (strcmp(petal_loop_backend(loop), petal_backend_uring.name) != 0) return NULL;
+    return uring_state(loop)->ring;
+}

@@ -1,0 +1,72 @@
+/* Private to backends/uring: the backend's state and the calls between its
+ * files (ring.c: the ring and one iteration; poll.c: fd readiness). */
+#ifndef PETAL_URING_INTERNAL_H
+#define PETAL_URING_INTERNAL_H
+
+#include <liburing.h>
+#include <stdbool.h>
+
+#include "petal/backend.h"
+#include "petal/uring.h"
+
+/* Bit 0 of user_data marks petal's SQEs; the rest is a pointer to a struct
+ * uop (malloc'd, so bit 0 is free), or to cancel_marker for petal's cancel
+ * requests, whose completions carry nothing. */
+#define UOP_TAG 1u
+
+struct ub;
+struct ufd;
+
+/* One POLL_ADD in the kernel. It lives until its terminal CQE, whatever
+ * happened to the fd meanwhile (liburing#733): f == NULL means nobody wants
+ * the result any more (interest changed, fd forgotten, loop closed). */
+struct uop {
+    struct ub *b;
+    struct ufd *f;
+    struct uop *prev, *next;   /* b->ops: everything still in the kernel */
+};
+
+/* Per-fd state (the core's fd_state slot). */
+struct ufd {
+    int fd;
+    unsigned want;             /* PETAL_READABLE|WRITABLE */
+    unsigned armed_mask;       /* poll mask of `armed` */
+    struct uop *armed;         /* the live poll, NULL if none */
+    bool user;                 /* a user watch: counts for petal_uring_alive() */
+    bool is_dirty;
+    struct ufd *next_dirty;
+};
+
+struct ub {
+    petal_loop_t *loop;        /* NULL once the loop is closed (host mode) */
+    struct io_uring *ring;
+    struct io_uring own;
+    bool owned;
+    bool disabled;             /* own ring created IORING_SETUP_R_DISABLED */
+    struct ufd *dirty;         /* fds whose poll must be (re)armed or changed */
+    struct uop *ops;
+    unsigned nops;
+    unsigned user_fds;         /* fds with a user watch */
+    petal_uring_cqe_cb foreign_cb;
+    void *foreign_arg;
+};
+
+extern const unsigned long long uring_cancel_marker;
+
+struct ub *uring_state(petal_loop_t *loop);
+/* A free SQE, submitting what is queued when the SQ is full; NULL if none. */
+struct io_uring_sqe *uring_sqe(struct ub *b);
+/* Submits queued SQEs now (enabling our own ring first if needed). */
+int uring_submit(struct ub *b);
+
+/* poll.c */
+int uring_fd_watch(petal_loop_t *loop, int fd, void **fd_state, unsigned events);
+void uring_fd_forget(petal_loop_t *loop, int fd, void **fd_state);
+/* Arms or changes the polls of changed fds; call before every wait. */
+void uring_flush(struct ub *b);
+/* A petal CQE (user_data tagged, not the cancel marker). */
+void uring_poll_done(struct uop *op, int res);
+/* Frees every op (the ring is gone) and b itself. */
+void uring_ops_free_all(struct ub *b);
+
+#endif
