@@ -31,7 +31,24 @@ static void on_thread_check(void)
 
 static void soon_cb(petal_loop_t *l, void *arg) { (void)l; (void)arg; on_thread_check(); soon_ran++; }
 static void sig_cb(petal_loop_t *l, void *arg) { (void)l; (void)arg; on_thread_check(); signal_ran++; }
-static void ts_cb(petal_loop_t *l, void *arg) { (void)l; (void)arg; on_thread_check(); ts_ran++; }
+static struct ev_loop *host;
+static ev_timer keepalive;    /* the application's: waits for the thread */
+
+static void ts_cb(petal_loop_t *l, void *arg)
+{
+    (void)l;
+    (void)arg;
+    on_thread_check();
+    ts_ran++;
+    ev_timer_stop(host, &keepalive);
+}
+
+/* Fires only if the cross-thread call never woke the host. */
+static void keepalive_cb(struct ev_loop *ev, ev_timer *w, int revents)
+{
+    (void)revents;
+    ev_timer_stop(ev, w);
+}
 
 static void fut_cb(petal_future_t *f, void *arg)
 {
@@ -98,6 +115,7 @@ static void test_application_runs_ev_run_itself(void **state)
     int64_t start = now_ns();    /* not ev_now(): libev caches its time */
     struct ev_loop *ev = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
     assert_non_null(ev);
+    host = ev;
     assert_int_equal(petal_loop_new_ev(&loop, ev), 0);
     assert_true(petal_loop_is_hosted(loop));
     assert_ptr_equal(petal_loop_ev(loop), ev);
@@ -112,6 +130,9 @@ static void test_application_runs_ev_run_itself(void **state)
     ev_timer app_timer;
     ev_timer_init(&app_timer, app_timer_cb, 0.04, 0.);
     ev_timer_start(ev, &app_timer);
+    /* However late the thread runs, the host lives until its call arrives. */
+    ev_timer_init(&keepalive, keepalive_cb, 10., 0.);
+    ev_timer_start(ev, &keepalive);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, thread_main, NULL), 0);
 
@@ -128,6 +149,7 @@ static void test_application_runs_ev_run_itself(void **state)
     assert_int_equal(reader_ran, 1);
     assert_true(all_on_main);
     assert_true(took >= 40 * 1000000);
+    assert_true(took < 5 * (int64_t)1000000000);    /* the keepalive never fired */
 
     petal_future_release(fut);
     assert_int_equal(petal_loop_free(loop), 0);
