@@ -225,6 +225,54 @@ static void test_threadsafe_wakes_host_sleeping_on_app_timer(void **state)
     event_base_free(base);
 }
 
+/* Misuse while the application dispatches: running petal from inside the
+ * host's own callback is refused (libevent forbids reentrant loops), and
+ * closing petal from one of its own callbacks leaves the host base clean. */
+static int nested_rc = 1;
+
+static void app_nested_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    nested_rc = petal_loop_run_once(loop);
+}
+
+static void close_cb(petal_loop_t *l, void *arg)
+{
+    (void)arg;
+    assert_int_equal(petal_loop_close(l), 0);
+    soon_ran++;
+}
+
+static void test_misuse_inside_dispatch(void **state)
+{
+    (void)state;
+    reset();
+    struct event_base *base = event_base_new();
+    assert_int_equal(petal_loop_new_event(&loop, base), 0);
+    int p[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, p), 0);
+    assert_int_equal(petal_add_reader(loop, p[0], reader_cb, NULL), 0);
+    assert_true(petal_call_later(loop, 5.0, soon_cb, NULL) > 0);
+    struct event *app_timer = evtimer_new(base, app_nested_cb, NULL);
+    struct timeval ms = { 0, 1000 };
+    assert_int_equal(evtimer_add(app_timer, &ms), 0);
+    assert_true(petal_call_later(loop, 0.01, close_cb, NULL) > 0);
+    /* Returns once petal closed itself: its fd, timers and hooks are gone. */
+    assert_int_equal(event_base_dispatch(base), 1);
+    assert_int_equal(nested_rc, PETAL_EBUSY);
+    assert_int_equal(soon_ran, 1);
+    assert_true(petal_loop_is_closed(loop));
+    assert_null(petal_loop_event_base(loop));
+    assert_int_equal(event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED | EVENT_BASE_COUNT_ACTIVE), 0);
+    assert_int_equal(petal_loop_free(loop), 0);
+    event_free(app_timer);
+    event_base_free(base);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +280,7 @@ int main(void)
         cmocka_unit_test(test_petal_timer_keeps_host_alive),
         cmocka_unit_test(test_idle_petal_lets_dispatch_return),
         cmocka_unit_test(test_threadsafe_wakes_host_sleeping_on_app_timer),
+        cmocka_unit_test(test_misuse_inside_dispatch),
     };
     return cmocka_run_group_tests_name("host_event", tests, NULL, NULL);
 }
