@@ -273,6 +273,48 @@ static void test_misuse_inside_dispatch(void **state)
     close(p[1]);
 }
 
+/* A host base with several priorities (petal's events take its default
+ * one): a call_soon chain still lets I/O through on the next iteration. */
+static int spins;
+static bool io_seen;
+
+static void spin_cb(petal_loop_t *l, void *arg)
+{
+    (void)arg;
+    spins++;
+    if (!io_seen && spins < 100000) petal_call_soon(l, spin_cb, NULL);
+}
+
+static void io_seen_cb(petal_loop_t *l, int fd, int status, void *arg)
+{
+    (void)arg;
+    assert_int_equal(status, 0);
+    io_seen = true;
+    assert_int_equal(petal_remove_reader(l, fd), 0);
+}
+
+static void test_host_with_priorities(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    assert_int_equal(event_base_priority_init(base, 3), 0);
+    assert_int_equal(petal_loop_new_event(&loop, base), 0);
+    int p[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, p), 0);
+    spins = 0;
+    io_seen = false;
+    assert_int_equal(petal_add_reader(loop, p[0], io_seen_cb, NULL), 0);
+    assert_int_equal(write(p[1], "x", 1), 1);
+    assert_true(petal_call_soon(loop, spin_cb, NULL) > 0);
+    assert_int_equal(event_base_dispatch(base), 1);
+    assert_true(io_seen);
+    assert_true(spins <= 3);
+    assert_int_equal(petal_loop_free(loop), 0);
+    event_base_free(base);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -281,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_idle_petal_lets_dispatch_return),
         cmocka_unit_test(test_threadsafe_wakes_host_sleeping_on_app_timer),
         cmocka_unit_test(test_misuse_inside_dispatch),
+        cmocka_unit_test(test_host_with_priorities),
     };
     return cmocka_run_group_tests_name("host_event", tests, NULL, NULL);
 }
