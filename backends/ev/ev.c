@@ -14,10 +14,13 @@
  *   would count from the last poll and fire early.
  * - only the highest-priority idle watchers run, so ours (which only forces a
  *   zero timeout) sits at EV_MINPRI and never starves an application's.
- * - fd changes are applied lazily in fd_reify, after the prepare hook: changed
- *   fds are checked there, so a closed fd (or a reused number) never reaches
- *   epoll under a stale watch. If one slips through, libev kills the watcher
- *   with EV_ERROR, which becomes petal_core_io_error().
+ * - fd changes are applied lazily in fd_reify, after the prepare watchers,
+ *   and libev 4.33 (built with assertions, as Debian does) aborts when
+ *   epoll_ctl says EBADF. The prepare hook therefore checks every changed fd
+ *   and sits at EV_MINPRI, so it runs after the application's prepare
+ *   watchers: a closed fd (or a reused number) never reaches epoll under a
+ *   stale watch. Where libev does report a bad fd (EV_ERROR: the select
+ *   backend, or epoll out of resources) it becomes petal_core_io_error().
  * - ev_unref() is a loop-wide counter, not a watcher flag: every unreferenced
  *   watcher is re-referenced right before it stops (and when libev stops it
  *   on EV_ERROR), or a host's ev_run() would return too early or never. */
@@ -96,10 +99,17 @@ static void on_prepare(struct ev_loop *ev, ev_prepare *w, int revents)
 
 static void on_check(struct ev_loop *ev, ev_check *w, int revents)
 {
-    (void)ev;
     (void)revents;
     struct evb *b = w->data;
-    petal_core_tick(b->loop);
+    petal_loop_t *loop = b->loop;
+    petal_core_tick(loop);
+    if (petal_loop_is_closed(loop)) return;    /* by a callback: b is gone */
+    /* petal has no work left: a host's ev_run() ends with this iteration
+     * rather than after one more poll for a deadline already served. */
+    if (petal_core_timeout_ns(loop) < 0) {
+        if (ev_is_active(&b->idle)) ev_idle_stop(ev, &b->idle);
+        if (ev_is_active(&b->timer)) ev_timer_stop(ev, &b->timer);
+    }
 }
 
 static void evb_host_wakeup(petal_loop_t *loop)
@@ -119,7 +129,7 @@ static int evb_init(petal_loop_t *loop, void *host)
     ev_check_init(&b->check, on_check);
     ev_idle_init(&b->idle, on_idle);
     ev_timer_init(&b->timer, on_timer, 0., 0.);
-    ev_set_priority(&b->prepare, EV_MAXPRI);
+    ev_set_priority(&b->prepare, EV_MINPRI);
     ev_set_priority(&b->check, EV_MINPRI);
     ev_set_priority(&b->idle, EV_MINPRI);
     b->prepare.data = b->check.data = b->idle.data = b->timer.data = b;
@@ -167,10 +177,13 @@ static void on_io(struct ev_loop *ev, ev_io *w, int revents)
     struct evfd *f = w->data;
     petal_loop_t *loop = f->b->loop;
     if (revents & EV_ERROR) {
-        /* libev found the fd invalid (epoll_ctl failed) and stopped the
-         * watcher itself, which dropped a reference we had given back. */
+        /* libev could not watch the fd and stopped the watcher itself, which
+         * dropped a reference we had given back. EBADF if the fd no longer
+         * names the watched file (reported by the check), else the kernel
+         * refused it for lack of resources. */
+        int fd = f->fd;
         if (f->unref) ev_ref(ev);
-        petal_core_io_error(loop, f->fd, PETAL_EBADF);
+        if (petal_core_fd_check(loop, fd) == 0) petal_core_io_error(loop, fd, PETAL_ENOMEM);
         return;
     }
     unsigned events = ((revents & EV_READ) ? PETAL_READABLE : 0u) | ((revents & EV_WRITE) ? PETAL_WRITABLE : 0u);

@@ -222,12 +222,112 @@ static void test_app_idle_not_starved(void **state)
     ev_loop_destroy(ev);
 }
 
+/* libev caches its clock: a petal timer armed long after the host's last
+ * poll must still count from now, so it fires in the host's first
+ * iteration, not after a premature wakeup and a second one. */
+static int late_ran;
+static int64_t late_at;
+
+static void late_cb(petal_loop_t *l, void *arg)
+{
+    (void)arg;
+    late_ran++;
+    late_at = petal_time_ns(l);
+}
+
+static void test_timer_armed_on_a_stale_host_clock(void **state)
+{
+    (void)state;
+    struct ev_loop *ev = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    assert_non_null(ev);
+    assert_int_equal(petal_loop_new_ev(&loop, ev), 0);
+    ev_run(ev, EVRUN_NOWAIT);                   /* libev reads its clock here */
+    struct timespec ts = { 0, 50 * 1000000 };
+    nanosleep(&ts, NULL);                       /* ... which is now 50 ms old */
+    late_ran = 0;
+    int64_t start = now_ns();
+    assert_true(petal_call_later(loop, 0.1, late_cb, NULL) > 0);
+    unsigned before = ev_iteration(ev);
+    ev_run(ev, 0);
+    assert_int_equal(late_ran, 1);
+    assert_true(late_at - start >= 100 * 1000000);
+    assert_int_equal(ev_iteration(ev) - before, 1);
+    assert_int_equal(petal_loop_free(loop), 0);
+    assert_int_equal(ev_run(ev, EVRUN_NOWAIT), 0);
+    ev_loop_destroy(ev);
+}
+
+/* An fd closed after petal's prepare hook checked it (here by an
+ * application prepare watcher that runs after petal's) reaches the kernel.
+ * libev's epoll backend would assert; its select backend finds the bad fd
+ * and kills the watcher with EV_ERROR: the reader is woken once with
+ * PETAL_EBADF, the error hook is told, and the host carries on. */
+static int closer_fd = -1, err_status, err_calls, hook_calls, hook_err;
+
+static void closer_cb(struct ev_loop *ev, ev_prepare *w, int revents)
+{
+    (void)revents;
+    close(closer_fd);
+    ev_prepare_stop(ev, w);
+}
+
+static void err_reader_cb(petal_loop_t *l, int fd, int status, void *arg)
+{
+    (void)l;
+    (void)fd;
+    (void)arg;
+    err_status = status;
+    err_calls++;
+}
+
+static void hook(petal_loop_t *l, int err, int fd, const char *what, void *arg)
+{
+    (void)l;
+    (void)fd;
+    (void)what;
+    (void)arg;
+    hook_calls++;
+    hook_err = err;
+}
+
+static void test_ev_error_becomes_ebadf(void **state)
+{
+    (void)state;
+    struct ev_loop *ev = ev_loop_new(EVBACKEND_SELECT | EVFLAG_NOSIGMASK);
+    assert_non_null(ev);
+    /* Same priority as petal's prepare hook but started first: libev runs
+     * same-priority watchers last-queued first, so this one runs after. */
+    ev_prepare closer;
+    ev_prepare_init(&closer, closer_cb);
+    ev_set_priority(&closer, EV_MINPRI);
+    ev_prepare_start(ev, &closer);
+    assert_int_equal(petal_loop_new_ev(&loop, ev), 0);
+    petal_loop_set_error_hook(loop, hook, NULL);
+    int p[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, p), 0);
+    closer_fd = p[0];
+    err_calls = hook_calls = 0;
+    assert_int_equal(petal_add_reader(loop, p[0], err_reader_cb, NULL), 0);
+    ev_run(ev, 0);    /* returns: the killed watch leaves no work behind */
+    assert_int_equal(err_calls, 1);
+    assert_int_equal(err_status, PETAL_EBADF);
+    assert_int_equal(hook_calls, 1);
+    assert_int_equal(hook_err, PETAL_EBADF);
+    assert_int_equal(petal_remove_reader(loop, p[0]), PETAL_ENOENT);
+    assert_int_equal(petal_loop_free(loop), 0);
+    assert_int_equal(ev_run(ev, EVRUN_NOWAIT), 0);
+    ev_loop_destroy(ev);
+    close(p[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_application_runs_ev_run_itself),
         cmocka_unit_test(test_petal_timer_keeps_host_alive),
         cmocka_unit_test(test_app_idle_not_starved),
+        cmocka_unit_test(test_timer_armed_on_a_stale_host_clock),
+        cmocka_unit_test(test_ev_error_becomes_ebadf),
     };
     return cmocka_run_group_tests_name("host_ev", tests, NULL, NULL);
 }
