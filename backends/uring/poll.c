@@ -52,28 +52,15 @@ static struct uop *op_new(struct ub *b)
 {
     struct uop *op = calloc(1, sizeof *op);
     if (!op) return NULL;
-    op->b = b;
-    op->next = b->ops;
-    if (b->ops) b->ops->prev = op;
-    b->ops = op;
-    b->nops++;
+    op->type = UOP_POLL;
+    uring_op_link(b, op);
     return op;
 }
 
 static void op_free(struct uop *op)
 {
-    struct ub *b = op->b;
-    if (op->prev) op->prev->next = op->next;
-    else b->ops = op->next;
-    if (op->next) op->next->prev = op->prev;
-    b->nops--;
+    uring_op_unlink(op);
     free(op);
-}
-
-void uring_ops_free_all(struct ub *b)
-{
-    while (b->ops) op_free(b->ops);
-    free(b);
 }
 
 /* Detaches f's poll now and queues its removal; the op itself is freed by
@@ -177,7 +164,7 @@ void uring_poll_done(struct uop *op, int res)
     op_free(op);
     if (!b->loop) {
         /* The loop was closed (host mode): the last CQE frees the state. */
-        if (b->nops == 0) free(b);
+        uring_free(b);
         return;
     }
     if (!f) return;    /* stale: removed, replaced or forgotten */

@@ -1,5 +1,6 @@
 /* Private to backends/uring: the backend's state and the calls between its
- * files (ring.c: the ring and one iteration; poll.c: fd readiness). */
+ * files (ring.c: the ring and one iteration; poll.c: fd readiness;
+ * sock.c: completion-based socket operations). */
 #ifndef PETAL_URING_INTERNAL_H
 #define PETAL_URING_INTERNAL_H
 
@@ -17,10 +18,14 @@
 struct ub;
 struct ufd;
 
-/* One POLL_ADD in the kernel. It lives until its terminal CQE, whatever
- * happened to the fd meanwhile (liburing#733): f == NULL means nobody wants
- * the result any more (interest changed, fd forgotten, loop closed). */
+enum { UOP_POLL, UOP_SOCK };
+
+/* One request of petal's in the kernel. It lives until its terminal CQE,
+ * whatever happened to its fd meanwhile (liburing#733). For a poll, f == NULL
+ * means nobody wants the result any more (interest changed, fd forgotten,
+ * loop closed); a socket operation (struct sop, sock.c) starts with this. */
 struct uop {
+    int type;                  /* UOP_POLL, UOP_SOCK */
     struct ub *b;
     struct ufd *f;
     struct uop *prev, *next;   /* b->ops: everything still in the kernel */
@@ -47,6 +52,9 @@ struct ub {
     struct uop *ops;
     unsigned nops;
     unsigned user_fds;         /* fds with a user watch */
+    unsigned socks;            /* socket operations the core waits for */
+    struct sock_queues *sq;    /* by fd: socket operations, FIFO per side */
+    int sq_cap;
     petal_uring_cqe_cb foreign_cb;
     void *foreign_arg;
 };
@@ -59,6 +67,11 @@ struct io_uring_sqe *uring_sqe(struct ub *b);
 /* Submits queued SQEs now (enabling our own ring first if needed). */
 int uring_submit(struct ub *b);
 
+/* b->ops bookkeeping; uring_free releases b once nothing is in flight. */
+void uring_op_link(struct ub *b, struct uop *op);
+void uring_op_unlink(struct uop *op);
+void uring_free(struct ub *b);
+
 /* poll.c */
 int uring_fd_watch(petal_loop_t *loop, int fd, void **fd_state, unsigned events);
 void uring_fd_forget(petal_loop_t *loop, int fd, void **fd_state);
@@ -66,7 +79,12 @@ void uring_fd_forget(petal_loop_t *loop, int fd, void **fd_state);
 void uring_flush(struct ub *b);
 /* A petal CQE (user_data tagged, not the cancel marker). */
 void uring_poll_done(struct uop *op, int res);
-/* Frees every op (the ring is gone) and b itself. */
-void uring_ops_free_all(struct ub *b);
+
+/* sock.c */
+int uring_sock_submit(petal_loop_t *loop, petal_sock_op_t *op);
+void uring_sock_cancel(petal_loop_t *loop, petal_sock_op_t *op);
+void uring_sock_done(struct uop *op, int res);
+/* Frees a socket operation whose ring is gone. */
+void uring_sock_free(struct uop *op);
 
 #endif
