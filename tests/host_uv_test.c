@@ -151,11 +151,39 @@ static void test_petal_timer_keeps_host_alive(void **state)
     assert_int_equal(uv_loop_close(&uv), 0);
 }
 
+/* While the application's uv_run() is inside petal's iteration, petal may
+ * not be closed or freed under its own feet. */
+static int close_rc, free_rc;
+
+static void misuse_cb(petal_loop_t *l, void *arg)
+{
+    (void)arg;
+    close_rc = petal_loop_close(l);
+    free_rc = petal_loop_free(l);
+}
+
+static void test_close_inside_hosted_iteration_refused(void **state)
+{
+    (void)state;
+    uv_loop_t uv;
+    assert_int_equal(uv_loop_init(&uv), 0);
+    assert_int_equal(petal_loop_new_uv(&loop, &uv), 0);
+    assert_true(petal_call_soon(loop, misuse_cb, NULL) > 0);
+    uv_run(&uv, UV_RUN_DEFAULT);
+    assert_int_equal(close_rc, PETAL_EBUSY);
+    assert_int_equal(free_rc, PETAL_EBUSY);
+    assert_false(petal_loop_is_closed(loop));
+    assert_int_equal(petal_loop_free(loop), 0);
+    uv_run(&uv, UV_RUN_NOWAIT);
+    assert_int_equal(uv_loop_close(&uv), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_application_runs_uv_run_itself),
         cmocka_unit_test(test_petal_timer_keeps_host_alive),
+        cmocka_unit_test(test_close_inside_hosted_iteration_refused),
     };
     return cmocka_run_group_tests_name("host_uv", tests, NULL, NULL);
 }

@@ -131,12 +131,14 @@ int petal_core_timeout_ms(petal_loop_t *loop)
  * and signals, then expired timers, then everything that is ready now. */
 void petal_core_tick(petal_loop_t *loop)
 {
-    if (loop->closed) return;
+    if (loop->closed || loop->ticking) return;
+    loop->ticking = true;
     wake_drain(loop);
     if (loop->heap_len) timers_expire(loop, petal_now_ns());
     ready_run(loop);
     /* stop() while the application itself drives a host loop: nothing to end. */
     if (!loop->running) loop->stopping = false;
+    loop->ticking = false;
 }
 
 /* One iteration. When no user fd is watched and nothing can arrive from
@@ -213,7 +215,8 @@ int petal_loop_close(petal_loop_t *loop)
 {
     int rc = loop_check(loop);
     if (rc) return rc;
-    if (loop->running) return PETAL_EBUSY;
+    /* running, or a host loop is inside petal's iteration */
+    if (loop->running || loop->ticking) return PETAL_EBUSY;
     signals_release_all(loop);
     fds_destroy(loop);
     loop->backend->destroy(loop);
@@ -237,7 +240,7 @@ static void loop_unref(petal_loop_t *loop)
 int petal_loop_free(petal_loop_t *loop)
 {
     if (!loop) return PETAL_EINVAL;
-    if (loop->running) return PETAL_EBUSY;
+    if (loop->running || loop->ticking) return PETAL_EBUSY;
     if (!loop->closed) petal_loop_close(loop);
     loop_unref(loop);
     return 0;

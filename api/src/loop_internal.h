@@ -65,6 +65,7 @@ struct petal_loop {
     const petal_backend_t *backend;
     void *backend_state;
     bool hosted, running, stopping, closed;
+    bool ticking;                  /* inside petal_core_tick (a host may drive it) */
     unsigned refs;                 /* 1 for the loop + 1 per live future */
 
     struct slot *slots;
