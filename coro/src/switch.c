@@ -82,7 +82,9 @@ static void restore(struct petal_thread *t, petal_greenlet *g)
         g->started = 1;
     } else {
         char *dst = shared_top(t) - g->saved_len;
-        petal_vg_undefined(dst, g->saved_len);
+        /* valgrind: also the words just below, which swapcontext pushes to */
+        char *below = dst - t->shared_lo > 256 ? dst - 256 : t->shared_lo;
+        petal_vg_undefined(below, (size_t)(shared_top(t) - below));
         memcpy(dst, g->mem, g->saved_len);
         t->saved_bytes -= g->saved_len;
         g->saved_len = 0;

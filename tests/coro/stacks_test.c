@@ -187,7 +187,10 @@ static void million_create_finish(void **state)
     assert_int_equal(s.stacks_in_use, 0);
     assert_true(s.stacks_pooled <= pooled0 + 3); /* one reused stack (+ shared, scratch) */
     long grown = rss_bytes() - rss0;
-    assert_true(grown < 8L << 20);
+    if (UNDER_ASAN || UNDER_VALGRIND())
+        print_message("[ SKIPPED  ] RSS bound: the tool holds freed memory back (its leak check runs instead)\n");
+    else
+        assert_true(grown < 8L << 20);
 }
 
 static void stacks_pooled_and_sized(void **state)
