@@ -23,9 +23,10 @@
  *     }
  *
  * (The application may wait less than petal asks, never more.) petal calls
- * io_uring_submit() itself only in petal_fd_closing()/fd changes that must
- * reach the kernel at once (the removal of a poll before the fd is closed),
- * which also submits SQEs the application has queued but not yet submitted.
+ * io_uring_submit() itself only where a request must reach the kernel at
+ * once (removing a poll before its fd may be closed: petal_fd_closing, the
+ * last reader/writer removed; a full SQ), which also submits SQEs the
+ * application has queued but not yet submitted.
  * After petal_loop_free() on a host ring, petal's last requests (poll
  * removals) may still complete: keep handing CQEs that petal_uring_owns() to
  * petal_uring_dispatch() (the loop argument may then be NULL) until the
