@@ -31,7 +31,16 @@ static void on_thread_check(void)
 
 static void soon_cb(petal_loop_t *l, void *arg) { (void)l; (void)arg; on_thread_check(); soon_ran++; }
 static void sig_cb(petal_loop_t *l, void *arg) { (void)l; (void)arg; on_thread_check(); signal_ran++; }
-static void ts_cb(petal_loop_t *l, void *arg) { (void)l; (void)arg; on_thread_check(); ts_ran++; }
+/* The cross-thread call feeds petal's reader too: the reader (which keeps the
+ * host loop alive) ends only after both bytes came. */
+static void ts_cb(petal_loop_t *l, void *arg)
+{
+    (void)l;
+    (void)arg;
+    on_thread_check();
+    ts_ran++;
+    assert_int_equal(write(sock[1], "t", 1), 1);
+}
 
 static void fut_cb(petal_future_t *f, void *arg)
 {
@@ -59,10 +68,11 @@ static void reader_cb(petal_loop_t *l, int fd, int status, void *arg)
     on_thread_check();
     assert_int_equal(status, 0);
     char c;
-    assert_int_equal(read(fd, &c, 1), 1);
-    assert_int_equal(c, 'u');
-    reader_ran++;
-    assert_int_equal(petal_remove_reader(l, fd), 0);    /* the last petal work */
+    while (read(fd, &c, 1) == 1) {
+        assert_true(c == 'u' || c == 't');
+        reader_ran++;
+    }
+    if (reader_ran == 2) assert_int_equal(petal_remove_reader(l, fd), 0);    /* the last petal work */
 }
 
 /* The application's own libuv timer feeds petal's reader. */
@@ -118,9 +128,11 @@ static void test_application_runs_uv_run_itself(void **state)
     assert_int_equal(future_cb_ran, 1);
     assert_int_equal(ts_ran, 1);
     assert_int_equal(app_timer_ran, 1);
-    assert_int_equal(reader_ran, 1);
+    assert_int_equal(reader_ran, 2);
     assert_true(all_on_main);
-    assert_true(took >= 40 * 1000000);
+    /* the application's 40 ms uv_timer: libuv measures it on the coarse
+     * monotonic clock, which may lag by a few ms */
+    assert_true(took >= 35 * 1000000);
 
     petal_future_release(fut);
     assert_int_equal(petal_loop_free(loop), 0);

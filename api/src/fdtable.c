@@ -129,6 +129,8 @@ int fds_unwatch(petal_loop_t *loop, int fd, bool write, enum watch_owner owner)
     if (!e) return PETAL_ENOENT;
     if (e->internal) return PETAL_EINTERNALFD;
     petal_handle_t *h = write ? &e->writer : &e->reader;
+    /* Socket operations own this side, with or without a watch (io_uring). */
+    if (owner == OWNER_USER && (write ? e->wq : e->rq)) return PETAL_EBUSY;
     if (!*h) return PETAL_ENOENT;
     if ((write ? e->sock_writer : e->sock_reader) != (owner == OWNER_SOCK)) return PETAL_EBUSY;
     drop_watch(loop, h, fd, 0);

@@ -253,12 +253,10 @@ void petal_uring_set_cqe_handler(petal_loop_t *loop, petal_uring_cqe_cb cb, void
     b->foreign_arg = arg;
 }
 
-/* The native socket operations (sock.c) pass the conformance suite once the
- * core refuses petal_remove_reader/writer on a side with socket operations
- * queued, as it already does for add (docs/backends/uring.md, "Core change
- * needed"). Until then the core's readiness path serves petal/sock.h. */
+/* petal/sock.h is served by io_uring completions (sock.c); build with
+ * -DPETAL_URING_NATIVE_SOCK=0 to use the core's readiness path instead. */
 #ifndef PETAL_URING_NATIVE_SOCK
-#define PETAL_URING_NATIVE_SOCK 0
+#define PETAL_URING_NATIVE_SOCK 1
 #endif
 
 const petal_backend_t petal_backend_uring = {

@@ -226,8 +226,9 @@ static void test_threadsafe_wakes_host_sleeping_on_app_timer(void **state)
 }
 
 /* Misuse while the application dispatches: running petal from inside the
- * host's own callback is refused (libevent forbids reentrant loops), and
- * closing petal from one of its own callbacks leaves the host base clean. */
+ * host's own callback is refused (libevent forbids reentrant loops), so is
+ * closing petal from one of its own callbacks; closed afterwards, petal
+ * leaves the host base clean. */
 static int nested_rc = 1;
 
 static void app_nested_cb(evutil_socket_t fd, short what, void *arg)
@@ -238,10 +239,18 @@ static void app_nested_cb(evutil_socket_t fd, short what, void *arg)
     nested_rc = petal_loop_run_once(loop);
 }
 
+static petal_handle_t long_timer;
+static int misuse_fd;
+
+/* Closing petal from inside its own iteration is refused (the host is in
+ * the middle of it); dropping petal's work lets dispatch return instead. */
 static void close_cb(petal_loop_t *l, void *arg)
 {
     (void)arg;
-    assert_int_equal(petal_loop_close(l), 0);
+    assert_int_equal(petal_loop_close(l), PETAL_EBUSY);
+    assert_int_equal(petal_loop_free(l), PETAL_EBUSY);
+    assert_int_equal(petal_cancel(l, long_timer), 0);
+    assert_int_equal(petal_remove_reader(l, misuse_fd), 0);
     soon_ran++;
 }
 
@@ -254,16 +263,18 @@ static void test_misuse_inside_dispatch(void **state)
     int p[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, p), 0);
     assert_int_equal(petal_add_reader(loop, p[0], reader_cb, NULL), 0);
-    assert_true(petal_call_later(loop, 5.0, soon_cb, NULL) > 0);
+    misuse_fd = p[0];
+    assert_true((long_timer = petal_call_later(loop, 5.0, soon_cb, NULL)) > 0);
     struct event *app_timer = evtimer_new(base, app_nested_cb, NULL);
     struct timeval ms = { 0, 1000 };
     assert_int_equal(evtimer_add(app_timer, &ms), 0);
     assert_true(petal_call_later(loop, 0.01, close_cb, NULL) > 0);
-    /* Returns once petal closed itself: its fd, timers and hooks are gone. */
+    /* Returns once petal has no work left. */
     assert_int_equal(event_base_dispatch(base), 1);
     assert_int_equal(nested_rc, PETAL_EBUSY);
     assert_int_equal(soon_ran, 1);
-    assert_true(petal_loop_is_closed(loop));
+    assert_false(petal_loop_is_closed(loop));
+    assert_int_equal(petal_loop_close(loop), 0);    /* outside dispatch: fine */
     assert_null(petal_loop_event_base(loop));
     assert_int_equal(event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED | EVENT_BASE_COUNT_ACTIVE), 0);
     assert_int_equal(petal_loop_free(loop), 0);
