@@ -1296,6 +1296,12 @@ static void test_backend_name_and_time(void **state)
 
 /* ---- socket operations (petal/sock.h) ---------------------------------- */
 
+static void fut_cb_log(petal_future_t *f, void *arg)
+{
+    (void)f;
+    order[norder++] = (int)(intptr_t)arg;
+}
+
 static void write_byte_later_cb(petal_loop_t *loop, void *arg)
 {
     (void)loop;
@@ -1331,6 +1337,33 @@ static void test_sock_recv_ready_and_waiting(void **state)
     assert_int_equal(petal_sock_result(f), 0);    /* end of stream */
     petal_future_release(f);
     close(p[0]);
+}
+
+/* A socket operation's future completes in a later iteration, never inside
+ * the call: the same moment whether the core or the kernel performs it. */
+static void test_sock_future_completes_with_the_next_iteration(void **state)
+{
+    (void)state;
+    int p[2];
+    pipe_pair(p);
+    char buf[4];
+    petal_future_t *f;
+    norder = 0;
+    assert_int_equal(write(p[1], "now", 3), 3);
+    petal_call_soon(L, log_cb, (void *)1);
+    assert_int_equal(petal_sock_recv(L, p[0], buf, sizeof buf, &f), 0);
+    assert_false(petal_future_done(f));
+    assert_int_equal(petal_future_add_done_callback(f, fut_cb_log, (void *)2), 0);
+    arm_guard(10.0);
+    assert_int_equal(petal_loop_run_until_complete(L, f), 0);
+    assert_int_equal(petal_sock_result(f), 3);
+    assert_int_equal(petal_loop_run_once(L), 0);
+    assert_int_equal(norder, 2);
+    assert_int_equal(order[0], 1);
+    assert_int_equal(order[1], 2);
+    petal_future_release(f);
+    close(p[0]);
+    close(p[1]);
 }
 
 static void test_sock_recv_fifo_per_fd(void **state)
@@ -1606,6 +1639,7 @@ int main(void)
         T(test_run_until_complete_stopped_early),
         T(test_future_outlives_loop),
         T(test_sock_recv_ready_and_waiting),
+        T(test_sock_future_completes_with_the_next_iteration),
         T(test_sock_recv_fifo_per_fd),
         T(test_sock_send_all_bytes),
         T(test_sock_accept_and_connect),

@@ -110,7 +110,7 @@ void petal_core_report(petal_loop_t *loop, int err, int fd, const char *what)
 
 int64_t petal_core_timeout_ns(petal_loop_t *loop)
 {
-    if (loop->ready_len || loop->stopping || signals_pending(loop) ||
+    if (loop->ready_len || loop->done_head || loop->stopping || signals_pending(loop) ||
         atomic_load_explicit(&loop->ts_pending, memory_order_relaxed))
         return 0;
     int64_t first = timers_first(loop);
@@ -134,6 +134,7 @@ void petal_core_tick(petal_loop_t *loop)
     if (loop->closed || loop->ticking) return;
     loop->ticking = true;
     wake_drain(loop);
+    if (loop->done_head) sock_deliver(loop);
     if (loop->heap_len) timers_expire(loop, petal_now_ns());
     ready_run(loop);
     /* stop() while the application itself drives a host loop: nothing to end. */
@@ -146,7 +147,7 @@ void petal_core_tick(petal_loop_t *loop)
  * core then runs without entering the native loop. */
 static int iterate(petal_loop_t *loop)
 {
-    if (!loop->hosted && loop->user_fds == 0 && loop->ready_len &&
+    if (!loop->hosted && loop->user_fds == 0 && (loop->ready_len || loop->done_head) &&
         !atomic_load_explicit(&loop->ts_pending, memory_order_relaxed) && !signals_pending(loop)) {
         petal_core_tick(loop);
         return 0;
@@ -217,6 +218,7 @@ int petal_loop_close(petal_loop_t *loop)
     if (rc) return rc;
     /* running, or a host loop is inside petal's iteration */
     if (loop->running || loop->ticking) return PETAL_EBUSY;
+    sock_deliver(loop);
     signals_release_all(loop);
     fds_destroy(loop);
     loop->backend->destroy(loop);

@@ -78,6 +78,8 @@ struct petal_loop {
     uint32_t heap_len, heap_cap;
     uint64_t timer_seq;
 
+    petal_sock_op_t *done_head, *done_tail;  /* finished socket operations to deliver */
+
     struct fd_entry *fds;
     int fds_cap;
     int user_fds;                  /* fds with a user watch registered */
@@ -144,6 +146,7 @@ int fds_reserve(petal_loop_t *loop, int fd);
 
 /* sock.c */
 void sock_fail_all(petal_loop_t *loop, struct fd_entry *e, int err);
+void sock_deliver(petal_loop_t *loop);
 
 /* threadsafe.c */
 int wake_init(petal_loop_t *loop);

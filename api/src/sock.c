@@ -4,11 +4,16 @@
  * side: send/connect) until it finishes, so petal_fd_closing() and a closed
  * loop can end it. A backend with a completion path (io_uring) performs it;
  * otherwise the core tries the system call at once and again each time the
- * fd is ready, serving each queue in order. */
+ * fd is ready, serving each queue in order.
+ *
+ * Either way a finished operation goes on the loop's completion list, and
+ * its future completes at the start of the next iteration's callbacks, never
+ * inside the call that started it: the same moment on every backend. */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "loop_internal.h"
 #include "petal/sock.h"
@@ -42,6 +47,29 @@ static void finish(petal_sock_op_t *op, ssize_t result)
     petal_future_release(f);
     if (op->kind == PETAL_OP_SEND) free(op->buf);
     free(op);
+}
+
+/* Queues op's result for delivery at the start of the next tick. */
+static void complete_later(petal_loop_t *loop, petal_sock_op_t *op, ssize_t result)
+{
+    op->result = result;
+    op->completed = true;
+    op->next = NULL;
+    if (loop->done_tail) loop->done_tail->next = op;
+    else loop->done_head = op;
+    loop->done_tail = op;
+    host_notify(loop);
+}
+
+void sock_deliver(petal_loop_t *loop)
+{
+    petal_sock_op_t *op = loop->done_head;
+    loop->done_head = loop->done_tail = NULL;
+    while (op) {
+        petal_sock_op_t *next = op->next;
+        finish(op, op->result);
+        op = next;
+    }
 }
 
 /* One attempt at the system call. Returns false if it would block. */
@@ -108,11 +136,27 @@ static void on_ready(petal_loop_t *loop, int fd, int status, void *arg)
     while (*q && attempt(*q, &result)) {
         petal_sock_op_t *op = *q;
         *q = op->next;
-        finish(op, result);
-        e = fds_entry(loop, fd);    /* finishing may not grow the table, but stay safe */
-        q = write ? &e->wq : &e->rq;
+        complete_later(loop, op, result);
     }
     if (!*q) fds_unwatch(loop, fd, write, OWNER_SOCK);
+}
+
+/* Cancelled after it finished but before delivery: the result is dropped
+ * (received bytes are lost, an accepted fd is closed), as when a completion
+ * backend's cancel loses the race with the kernel. */
+static void drop_completed(petal_loop_t *loop, petal_sock_op_t *op)
+{
+    petal_sock_op_t **p = &loop->done_head, *prev = NULL;
+    while (*p != op) {
+        prev = *p;
+        p = &(*p)->next;
+    }
+    *p = op->next;
+    if (loop->done_tail == op) loop->done_tail = prev;
+    if (op->kind == PETAL_OP_ACCEPT && op->result >= 0) close((int)op->result);
+    petal_future_release(op->fut);
+    if (op->kind == PETAL_OP_SEND) free(op->buf);
+    free(op);
 }
 
 static void on_cancel(petal_future_t *f, void *arg)
@@ -120,6 +164,10 @@ static void on_cancel(petal_future_t *f, void *arg)
     (void)f;
     petal_sock_op_t *op = arg;
     petal_loop_t *loop = petal_future_loop(op->fut);
+    if (op->completed) {
+        drop_completed(loop, op);
+        return;
+    }
     struct fd_entry *e = fds_entry(loop, op->fd);
     bool was_head = *queue_of(e, op) == op;
     if (loop->backend->sock_submit) loop->backend->sock_cancel(loop, op);
@@ -138,7 +186,7 @@ void petal_core_sock_done(petal_loop_t *loop, petal_sock_op_t *op, ssize_t resul
 {
     struct fd_entry *e = fds_entry(loop, op->fd);
     if (e) unlink_op(e, op);
-    finish(op, result);
+    complete_later(loop, op, result);
 }
 
 /* Ends every operation of e with err (the fd is closing or gone). */
@@ -178,10 +226,8 @@ static int start(petal_loop_t *loop, petal_sock_op_t *op, petal_future_t **out)
             return rc;
         }
     } else if (first && attempt(op, &result)) {
-        /* Done at once: no watch, no queue. */
-        *out = petal_future_retain(op->fut);
-        finish(op, result);
-        return 0;
+        /* Done at once: no watch, no queue; delivered with the next tick. */
+        complete_later(loop, op, result);
     } else {
         if (first && (rc = fds_watch(loop, op->fd, on_ready, write ? (void *)1 : NULL, write, OWNER_SOCK))) {
             petal_future_release(op->fut);

@@ -39,7 +39,9 @@ typedef struct petal_sock_op {
     struct sockaddr_storage addr;   /* CONNECT */
     socklen_t addrlen;
     petal_future_t *fut;
-    struct petal_sock_op *next;     /* core: per-fd queue */
+    struct petal_sock_op *next;     /* core: per-fd queue, then completion list */
+    ssize_t result;                 /* core: result waiting to be delivered */
+    bool completed;                 /* core: on the completion list */
     void *backend;                  /* the backend's per-operation state */
 } petal_sock_op_t;
 
@@ -102,7 +104,8 @@ int petal_loop_new_on(petal_loop_t **out, const petal_backend_t *backend, void *
 extern const petal_backend_t *const petal_linked_backends[];
 
 /* Completes a submitted socket operation: result >= 0 (bytes, new fd, 0)
- * or a negative error code. The core frees op. */
+ * or a negative error code. The core delivers it at the start of the next
+ * petal_core_tick() and frees op. */
 void petal_core_sock_done(petal_loop_t *loop, petal_sock_op_t *op, ssize_t result);
 
 /* Reports a problem through the loop's error hook. */
