@@ -26,6 +26,7 @@ petal_ctx_swap_asm:
         movq    %rsp, (%rdi)
         movq    %rsi, %rsp
         /* Loading the control words is slow and they rarely differ. */
+.Lcheck:
         cmpl    (%rsp), %eax
         jne     .Lload_all
         cmpw    4(%rsp), %cx
@@ -66,12 +67,16 @@ petal_ctx_swap_via_asm:
         stmxcsr (%rsp)
         fnstcw  4(%rsp)
         movq    %rsp, (%rdi)
-        movq    %rsi, %r12          /* callee-saved: survives the call */
+        movl    (%rsp), %r13d       /* callee-saved: survive the call */
+        movzwl  4(%rsp), %r14d
+        movq    %rsi, %r12
         movq    %r8, %rsp
         movq    %rcx, %rdi
         callq   *%rdx
         movq    (%r12), %rsp
-        jmp     .Lload_all
+        movl    %r13d, %eax
+        movl    %r14d, %ecx
+        jmp     .Lcheck
         .cfi_endproc
         .size   petal_ctx_swap_via_asm, .-petal_ctx_swap_via_asm
 

@@ -45,6 +45,18 @@ void petal_shared_free(struct petal_thread *t)
     t->shared_owner = NULL;
 }
 
+/* The stack copies. glibc's memcpy switches to "rep movsb" from 2 KiB up,
+ * which on the AMD EPYC we measured takes twice as long as this loop of
+ * 64-byte blocks (the compiler expands each block into vector moves). */
+static void copy_stack(char *dst, const char *src, size_t n)
+{
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        __builtin_memcpy(dst + i, src + i, 64);
+    if (i < n)
+        memcpy(dst + i, src + i, n - i);
+}
+
 static char *shared_top(struct petal_thread *t)
 {
     return t->shared_lo + SHARED_SIZE;
@@ -66,7 +78,7 @@ static void save(struct petal_thread *t, petal_greenlet *g)
         g->mem = m;
         g->saved_cap = (uint32_t)live;
     }
-    memcpy(g->mem, sp, live);
+    copy_stack(g->mem, sp, live);
     g->saved_len = (uint32_t)live;
     t->saved_bytes += live;
     t->shared_owner = NULL;
@@ -85,7 +97,7 @@ static void restore(struct petal_thread *t, petal_greenlet *g)
         /* valgrind: also the words just below, which swapcontext pushes to */
         char *below = dst - t->shared_lo > 256 ? dst - 256 : t->shared_lo;
         petal_vg_undefined(below, (size_t)(shared_top(t) - below));
-        memcpy(dst, g->mem, g->saved_len);
+        copy_stack(dst, g->mem, g->saved_len);
         t->saved_bytes -= g->saved_len;
         g->saved_len = 0;
     }
