@@ -3,6 +3,7 @@
  * conformance.h); a difference between backends is a bug. */
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -1229,6 +1230,95 @@ static void test_future_outlives_loop(void **state)
     petal_future_release(f);
 }
 
+/* ---- embedding in another event loop ----------------------------------- */
+
+static int embed_sock[2], embed_sock2[2];
+static int embed_seen;
+
+static void embed_soon_cb(petal_loop_t *loop, void *arg) { (void)loop; embed_seen |= (int)(intptr_t)arg; }
+
+static void embed_reader_cb(petal_loop_t *loop, int fd, int status, void *arg)
+{
+    (void)arg;
+    assert_int_equal(status, 0);
+    char c;
+    assert_int_equal(read(fd, &c, 1), 1);
+    embed_seen |= 4;
+    petal_remove_reader(loop, fd);
+}
+
+static int64_t embed_sock_written_at, embed_sock_done_at;
+
+static void *embed_thread(void *arg)
+{
+    (void)arg;
+    struct timespec ts = { 0, 30 * 1000000 }, gap = { 0, 700 * 1000000 };
+    nanosleep(&ts, NULL);
+    embed_sock_written_at = petal_time_ns(L);
+    if (write(embed_sock2[1], "s", 1) != 1) abort();
+    /* a long quiet gap: only the socket operation can wake the outer loop */
+    nanosleep(&gap, NULL);
+    if (write(embed_sock[1], "r", 1) != 1) abort();
+    nanosleep(&ts, NULL);
+    if (petal_call_soon_threadsafe(L, embed_soon_cb, (void *)16) != 0) abort();
+    return NULL;
+}
+
+static void embed_recv_done(petal_future_t *f, void *arg)
+{
+    (void)f;
+    (void)arg;
+    embed_sock_done_at = petal_time_ns(L);
+}
+
+/* The application's own loop (here: poll()) drives petal through one fd and
+ * a timeout: callbacks, timers, readers, socket operations and cross-thread
+ * calls all arrive. */
+static void test_embed_in_another_loop(void **state)
+{
+    (void)state;
+    if (petal_loop_is_hosted(L)) {
+        assert_int_equal(petal_loop_embed_fd(L), PETAL_EINVAL);    /* its host drives it */
+        return;
+    }
+    int fd = petal_loop_embed_fd(L);
+    assert_true(fd >= 0);
+    assert_int_equal(petal_loop_embed_fd(L), fd);
+    pipe_pair(embed_sock);
+    pipe_pair(embed_sock2);
+    embed_seen = 0;
+    char buf[2];
+    petal_future_t *f;
+    petal_call_soon(L, embed_soon_cb, (void *)1);
+    petal_call_later(L, 0.01, embed_soon_cb, (void *)2);
+    assert_int_equal(petal_add_reader(L, embed_sock[0], embed_reader_cb, NULL), 0);
+    assert_int_equal(petal_sock_recv(L, embed_sock2[0], buf, sizeof buf, &f), 0);
+    assert_int_equal(petal_future_add_done_callback(f, embed_recv_done, NULL), 0);
+    embed_sock_done_at = 0;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, embed_thread, NULL), 0);
+    int64_t deadline = petal_time_ns(L) + 5000000000;
+    int sleeps = 0;
+    while ((embed_seen & 23) != 23 || !petal_future_done(f)) {
+        assert_true(petal_time_ns(L) < deadline);
+        int timeout;
+        assert_int_equal(petal_loop_embed_timeout(L, &timeout), 0);
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        if (timeout != 0) sleeps++;
+        assert_true(poll(&pfd, 1, timeout < 0 || timeout > 2000 ? 2000 : timeout) >= 0);
+        assert_int_equal(petal_loop_run_ready(L), 0);
+    }
+    pthread_join(t, NULL);
+    assert_true(sleeps > 0);    /* the outer loop really slept in poll() */
+    /* woken by the socket operation itself, not by the next event */
+    assert_true(embed_sock_done_at - embed_sock_written_at < 400 * 1000000);
+    assert_int_equal(petal_sock_result(f), 1);
+    assert_int_equal(buf[0], 's');
+    petal_future_release(f);
+    close(embed_sock[0]); close(embed_sock[1]);
+    close(embed_sock2[0]); close(embed_sock2[1]);
+}
+
 /* ---- 10. bad input ------------------------------------------------------ */
 
 static void test_null_arguments(void **state)
@@ -1648,6 +1738,7 @@ int main(void)
         T(test_sock_ops_end_on_fd_closing),
         T(test_sock_and_user_watch_do_not_mix),
         T(test_sock_bad_input),
+        T(test_embed_in_another_loop),
         T(test_null_arguments),
         T(test_bad_delays),
         T(test_strerror_names_every_code),

@@ -43,6 +43,7 @@ static int apply(petal_loop_t *loop, int fd, struct fd_entry *e)
     if (rc) return rc;
     if (!e->internal) loop->user_fds += (events != 0) - (e->events != 0);
     e->events = events;
+    if (loop->embed_fd >= 0) embed_update(loop, fd, events);
     return 0;
 }
 
@@ -73,6 +74,7 @@ static void fd_end(petal_loop_t *loop, int fd, struct fd_entry *e, int status)
     drop_watch(loop, &e->reader, fd, e->sock_reader ? 0 : status);
     drop_watch(loop, &e->writer, fd, e->sock_writer ? 0 : status);
     if (e->state || e->events) loop->backend->fd_forget(loop, fd, &e->state);
+    if (e->events && loop->embed_fd >= 0) embed_update(loop, fd, 0);
     if (!e->internal && e->events) loop->user_fds--;
     memset(e, 0, sizeof *e);
 }

@@ -44,6 +44,7 @@ int petal_loop_new_on(petal_loop_t **out, const petal_backend_t *backend, void *
     loop->refs = 1;
     loop->free_head = UINT32_MAX;
     loop->wake_fd = -1;
+    loop->embed_fd = -1;
     pthread_mutex_init(&loop->ts_lock, NULL);
     int rc = PETAL_ENOMEM;
     if (backend->state_size && !(loop->backend_state = calloc(1, backend->state_size))) goto fail;
@@ -110,7 +111,7 @@ void petal_core_report(petal_loop_t *loop, int err, int fd, const char *what)
 
 int64_t petal_core_timeout_ns(petal_loop_t *loop)
 {
-    if (loop->ready_len || loop->done_head || loop->stopping || signals_pending(loop) ||
+    if (loop->no_wait || loop->ready_len || loop->done_head || loop->stopping || signals_pending(loop) ||
         atomic_load_explicit(&loop->ts_pending, memory_order_relaxed))
         return 0;
     int64_t first = timers_first(loop);
@@ -222,6 +223,7 @@ int petal_loop_close(petal_loop_t *loop)
     signals_release_all(loop);
     fds_destroy(loop);
     loop->backend->destroy(loop);
+    embed_destroy(loop);
     wake_destroy(loop);
     timers_destroy(loop);
     loop->closed = true;

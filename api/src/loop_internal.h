@@ -66,6 +66,8 @@ struct petal_loop {
     void *backend_state;
     bool hosted, running, stopping, closed;
     bool ticking;                  /* inside petal_core_tick (a host may drive it) */
+    bool no_wait;                  /* petal_loop_run_ready: never block */
+    int embed_fd;                  /* epoll fd mirroring every watched fd, or -1 */
     unsigned refs;                 /* 1 for the loop + 1 per live future */
 
     struct slot *slots;
@@ -147,6 +149,10 @@ int fds_reserve(petal_loop_t *loop, int fd);
 /* sock.c */
 void sock_fail_all(petal_loop_t *loop, struct fd_entry *e, int err);
 void sock_deliver(petal_loop_t *loop);
+
+/* embed.c */
+void embed_update(petal_loop_t *loop, int fd, unsigned events);
+void embed_destroy(petal_loop_t *loop);
 
 /* threadsafe.c */
 int wake_init(petal_loop_t *loop);

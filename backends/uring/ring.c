@@ -259,6 +259,13 @@ void petal_uring_set_cqe_handler(petal_loop_t *loop, petal_uring_cqe_cb cb, void
 #define PETAL_URING_NATIVE_SOCK 1
 #endif
 
+/* Embedding: the ring fd polls readable when completions are waiting (or
+ * task work that will post them), so socket operations wake the other loop. */
+static int ub_embed_fd(petal_loop_t *loop)
+{
+    return uring_state(loop)->ring->ring_fd;
+}
+
 const petal_backend_t petal_backend_uring = {
     .name = "uring",
     .state_size = sizeof(struct ub *),
@@ -268,6 +275,7 @@ const petal_backend_t petal_backend_uring = {
     .fd_watch = uring_fd_watch,
     .fd_forget = uring_fd_forget,
     .host_wakeup = ub_host_wakeup,
+    .embed_fd = ub_embed_fd,
 #if PETAL_URING_NATIVE_SOCK
     .sock_submit = uring_sock_submit,
     .sock_cancel = uring_sock_cancel,

@@ -73,6 +73,9 @@ typedef struct petal_backend {
      * called for op any more (the core has already finished it). */
     int (*sock_submit)(petal_loop_t *loop, petal_sock_op_t *op);
     void (*sock_cancel)(petal_loop_t *loop, petal_sock_op_t *op);
+    /* Optional, for embedding: an fd that is readable when the backend has
+     * completions of its own to process (io_uring's ring fd). */
+    int (*embed_fd)(petal_loop_t *loop);
 } petal_backend_t;
 
 void *petal_backend_state(petal_loop_t *loop);

@@ -106,6 +106,22 @@ int petal_remove_writer(petal_loop_t *loop, int fd);
  * nothing was registered. */
 int petal_fd_closing(petal_loop_t *loop, int fd);
 
+/* ---- embedding in another event loop (GLib, sd-event, Qt, ...) -------- */
+
+/* For a loop petal owns, driven by some other event loop: poll the returned
+ * fd for reading in that loop, waiting no longer than
+ * petal_loop_embed_timeout(), then call petal_loop_run_ready(). The fd
+ * belongs to petal (do not close it). PETAL_EINVAL for a hosted loop (its
+ * host already drives it). */
+int petal_loop_embed_fd(petal_loop_t *loop);
+/* How long the other loop may sleep for petal, as poll() takes it: 0 when
+ * callbacks are ready, -1 without timers, else milliseconds (rounded up) to
+ * the earliest one. */
+int petal_loop_embed_timeout(petal_loop_t *loop, int *timeout_ms);
+/* One iteration that never blocks: polls I/O without waiting, runs what is
+ * ready. */
+int petal_loop_run_ready(petal_loop_t *loop);
+
 /* ---- signals ----------------------------------------------------------- */
 
 /* cb runs on the loop's thread as an ordinary callback. One loop per process
