@@ -98,29 +98,57 @@ static double switch_dedicated(size_t *live)
 
 struct pair { size_t pad; petal_greenlet *a, *b; double ns; };
 
-static void *shared_a(void *arg, void *v)
+/* a times its switches to b; b only answers. With pad > 0 each first puts
+ * pad bytes on the stack, to reach a given live size. */
+static __attribute__((noinline)) void timed(struct pair *p)
 {
-    (void)v;
-    struct pair *p = arg;
-    volatile char pad[p->pad + 1];
-    pad[0] = pad[p->pad] = 1;
-    petal_greenlet_switch(p->b, NULL, NULL); /* b starts */
+    petal_greenlet_switch(p->b, NULL, NULL); /* starts b */
     double t0 = now_ns();
     for (long i = 0; i < SWITCHES / 2; i++)
         petal_greenlet_switch(p->b, NULL, NULL);
     p->ns = (now_ns() - t0) / SWITCHES;
-    return (void *)(intptr_t)pad[0];
+}
+
+static __attribute__((noinline)) void timed_padded(struct pair *p)
+{
+    volatile char pad[p->pad];
+    pad[0] = pad[p->pad - 1] = 1;
+    timed(p);
+}
+
+static __attribute__((noinline)) void answer(struct pair *p)
+{
+    for (;;)
+        petal_greenlet_switch(p->a, NULL, NULL);
+}
+
+static __attribute__((noinline)) void answer_padded(struct pair *p)
+{
+    volatile char pad[p->pad];
+    pad[0] = pad[p->pad - 1] = 1;
+    answer(p);
+}
+
+static void *shared_a(void *arg, void *v)
+{
+    (void)v;
+    struct pair *p = arg;
+    if (p->pad)
+        timed_padded(p);
+    else
+        timed(p);
+    return NULL;
 }
 
 static void *shared_b(void *arg, void *v)
 {
     (void)v;
     struct pair *p = arg;
-    volatile char pad[p->pad + 1];
-    pad[0] = pad[p->pad] = 1;
-    for (;;)
-        petal_greenlet_switch(p->a, NULL, NULL);
-    return (void *)(intptr_t)pad[0];
+    if (p->pad)
+        answer_padded(p);
+    else
+        answer(p);
+    return NULL;
 }
 
 /* Runs the pair with pad bytes of padding; *live is what b holds saved. */
@@ -138,11 +166,20 @@ static double shared_pair(size_t pad, size_t *live)
     return p.ns;
 }
 
+/* Finds the padding that makes the live size target (frames differ per
+ * build), then measures. */
 static double switch_shared(size_t target, size_t *live)
 {
-    size_t base;
-    shared_pair(0, &base); /* frames without padding */
-    return shared_pair(target > base ? target - base : 0, live);
+    size_t pad = 0, got;
+    shared_pair(0, &got);
+    for (int i = 0; i < 4 && got != target; i++) {
+        long next = (long)pad + (long)target - (long)got;
+        if (next < 0 || (next == 0 && pad == 0))
+            break; /* the bare frames are already bigger */
+        pad = (size_t)(next ? next : 1);
+        shared_pair(pad, &got);
+    }
+    return shared_pair(pad, live);
 }
 
 /* --- ucontext: bare swapcontext, for comparison --------------------------- */
