@@ -32,7 +32,7 @@ ln -s /usr/include/cmocka.h "$out/include/cmocka.h"
 
 CC="aarch64-linux-gnu-gcc -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2 -g"
 INC="-Icoro/include -I$out/include"
-LIBS="-L/usr/lib/aarch64-linux-gnu -Wl,-rpath-link,/usr/lib/aarch64-linux-gnu -lcmocka -lpthread"
+LIBS="-L/usr/lib/aarch64-linux-gnu -Wl,-rpath-link,/usr/lib/aarch64-linux-gnu -lcmocka -lpthread -lm"
 status=0
 for switch in asm ucontext; do
     def=""

@@ -1,7 +1,8 @@
 /* Building the first frame of a new context for the assembly switch: the
  * frame petal_ctx_swap_asm pops, with petal_ctx_start_asm as return address
- * and the entry function in a callee-saved register. A new context inherits
- * the creator's floating-point control state. */
+ * and the entry function in a callee-saved register. The frame is built
+ * when the greenlet is first switched to, so it starts with the
+ * floating-point control state of the greenlet that starts it. */
 #ifndef PETAL_CORO_UCONTEXT
 #include "ctx.h"
 

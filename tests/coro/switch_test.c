@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <errno.h>
+#include <fenv.h>
 #include <string.h>
 
 /* Echoes x+1 to its parent until it receives a negative x, returns 2x. */
@@ -299,6 +300,36 @@ static void death_starts_unstarted_parent(void **state)
     petal_greenlet_destroy(p);
 }
 
+/* Rounding mode is FP control state (MXCSR + x87 CW, or FPCR): per greenlet. */
+static void *rounds_up(void *arg, void *v)
+{
+    (void)v;
+    int *seen = arg;
+    seen[0] = fegetround(); /* inherited from the greenlet that started it */
+    fesetround(FE_UPWARD);
+    petal_greenlet_switch(petal_greenlet_parent(petal_greenlet_current()), NULL, NULL);
+    seen[1] = fegetround();
+    volatile double one = 1.0, three = 3.0;
+    seen[2] = one / three > 0.3333333333333333; /* rounded up: the last bit differs */
+    return NULL;
+}
+
+static void fp_control_per_greenlet(void **state)
+{
+    int seen[3] = {-1, -1, -1};
+    petal_greenlet *g = mk(rounds_up, seen, NULL, MODE_OF(state));
+    fesetround(FE_DOWNWARD);
+    petal_greenlet_switch(g, NULL, NULL);
+    assert_int_equal(seen[0], FE_DOWNWARD);
+    assert_int_equal(fegetround(), FE_DOWNWARD); /* g's FE_UPWARD stayed in g */
+    fesetround(FE_TONEAREST);
+    petal_greenlet_switch(g, NULL, NULL);
+    assert_int_equal(seen[1], FE_UPWARD);
+    assert_int_equal(seen[2], 1);
+    assert_int_equal(fegetround(), FE_TONEAREST);
+    petal_greenlet_destroy(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +346,7 @@ int main(void)
         BOTH_MODES(errno_kept_across_switches),
         BOTH_MODES(symmetric_ring),
         BOTH_MODES(death_starts_unstarted_parent),
+        BOTH_MODES(fp_control_per_greenlet),
     };
     int rc = cmocka_run_group_tests_name("switch", tests, NULL, NULL);
     petal_greenlet_thread_cleanup();
