@@ -325,7 +325,10 @@ static void fp_control_per_greenlet(void **state)
     fesetround(FE_TONEAREST);
     petal_greenlet_switch(g, NULL, NULL);
     assert_int_equal(seen[1], FE_UPWARD);
-    assert_int_equal(seen[2], 1);
+    if (UNDER_VALGRIND()) /* VEX computes SSE arithmetic in round-to-nearest only */
+        print_message("[ SKIPPED  ] rounded arithmetic: valgrind ignores the SSE rounding mode\n");
+    else
+        assert_int_equal(seen[2], 1);
     assert_int_equal(fegetround(), FE_TONEAREST);
     petal_greenlet_destroy(g);
 }
