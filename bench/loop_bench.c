@@ -48,7 +48,9 @@ static const struct {
  * backend is measured beside it when that backend is linked into petal. */
 static const struct bench_impl *const natives[] = {
     &bench_native_uv,
-    /* &bench_native_ev, &bench_native_event, &bench_native_uring */
+    &bench_native_ev,
+    &bench_native_event,
+    &bench_native_uring,
 };
 #define NNATIVES (sizeof natives / sizeof natives[0])
 
@@ -189,6 +191,15 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    /* n of each cell: the workload's (or -n), capped by the backend's max_n
+     * for both petal and native. */
+    long cell_n[NNATIVES][W_COUNT];
+    for (size_t b = 0; b < NNATIVES; b++)
+        for (int w = 0; w < W_COUNT; w++) {
+            long n = n_override ? n_override : workloads[w].n, cap = natives[b]->max_n[w];
+            cell_n[b][w] = cap > 0 && n > cap ? cap : n;
+        }
+
     double *secs = calloc(NNATIVES * NIMPLS * W_COUNT * (size_t)reps, sizeof *secs);
     if (!secs) return 1;
 #define SAMPLES(b, i, w) (secs + ((((b) * NIMPLS + (i)) * W_COUNT + (w)) * (size_t)reps))
@@ -201,7 +212,7 @@ int main(int argc, char **argv)
                 for (int i = 0; i < NIMPLS; i++) {
                     bench_fn fn = col[b][i][w];
                     if (!fn) continue;
-                    long n = n_override ? n_override : workloads[w].n;
+                    long n = cell_n[b][w];
                     double s = 0;
                     int rc = fn(natives[b]->backend, n, &s);
                     if (rc) {
@@ -236,6 +247,37 @@ int main(int argc, char **argv)
             else
                 printf(" ratio=-\n");
         }
+
+    /* One table: rows workloads, columns backends, each cell
+     * "petal s / native s / ratio" of the medians (already sorted above). */
+    printf("\nmedians: petal s / native s / petal/native (n per cell; * = capped for this backend)\n");
+    printf("%-13s", "workload");
+    for (size_t b = 0; b < NNATIVES; b++)
+        if (!blist || in_list(blist, natives[b]->backend)) printf(" | %-28s", natives[b]->backend);
+    printf("\n");
+    for (int w = 0; w < W_COUNT; w++) {
+        if (wlist && !in_list(wlist, workloads[w].name)) continue;
+        printf("%-13s", workloads[w].name);
+        for (size_t b = 0; b < NNATIVES; b++) {
+            if (blist && !in_list(blist, natives[b]->backend)) continue;
+            char cell[NIMPLS][16], ratio[16] = "-", buf[64];
+            double med[NIMPLS] = { 0 };
+            for (int i = 0; i < NIMPLS; i++) {
+                snprintf(cell[i], sizeof cell[i], "-");
+                if (!col[b][i][w]) continue;
+                double *v = SAMPLES(b, i, w);
+                med[i] = reps % 2 ? v[reps / 2] : (v[reps / 2 - 1] + v[reps / 2]) / 2;
+                snprintf(cell[i], sizeof cell[i], "%.4g", med[i]);
+            }
+            if (med[IMPL_PETAL] > 0 && med[IMPL_NATIVE] > 0)
+                snprintf(ratio, sizeof ratio, "%.3f", med[IMPL_PETAL] / med[IMPL_NATIVE]);
+            long full = n_override ? n_override : workloads[w].n;
+            snprintf(buf, sizeof buf, "%s / %s / %s%s", cell[IMPL_PETAL], cell[IMPL_NATIVE], ratio,
+                     cell_n[b][w] < full ? "*" : "");
+            printf(" | %-28s", buf);
+        }
+        printf("\n");
+    }
     free(secs);
     return 0;
 }

@@ -5,7 +5,7 @@
  * column uses the same code (loop_petal.c), which creates its loop with
  * petal_loop_new_backend(name), so linking another backend adds a column
  * without a code change. Each native library brings its own file
- * (loop_native_uv.c, later loop_native_ev.c, ...) and one entry in
+ * (loop_native_uv.c, loop_native_ev.c, ...) and one entry in
  * bench_natives[] (loop_bench.c).
  *
  * Contract of a workload function: set up (loop, handles, memory) outside
@@ -50,6 +50,9 @@ struct bench_impl {
     const char *backend;  /* "uv", "ev", "event", "uring" */
     const char *impl;     /* "petal" or "native" */
     bench_fn fn[W_COUNT];
+    /* max_n[w] > 0: this backend's cell of workload w (petal and native)
+     * runs at most this many (a native way too slow for the full n). */
+    long max_n[W_COUNT];
 };
 
 /* CLOCK_MONOTONIC in seconds. */
@@ -58,7 +61,10 @@ double bench_now(void);
 /* loop_petal.c: the petal column, for any backend name. */
 extern const bench_fn bench_petal[W_COUNT];
 
-/* loop_native_uv.c */
+/* loop_native_<backend>.c */
 extern const struct bench_impl bench_native_uv;
+extern const struct bench_impl bench_native_ev;
+extern const struct bench_impl bench_native_event;
+extern const struct bench_impl bench_native_uring;
 
 #endif
