@@ -16,21 +16,10 @@
 
 #include "petal/ev.h"
 #include "petal/future.h"
+#include "tests/host_common.h"
 
-static pthread_t main_thread;
-static petal_loop_t *loop;
-static petal_future_t *fut;
-static int sock[2];
-static int soon_ran, timer_ran, signal_ran, future_cb_ran, ts_ran, reader_ran, app_timer_ran, app_idle_ran;
-static bool all_on_main = true;
+static int app_idle_ran;
 
-static void on_thread_check(void)
-{
-    if (!pthread_equal(pthread_self(), main_thread)) all_on_main = false;
-}
-
-static void soon_cb(petal_loop_t *l, void *arg) { (void)l; (void)arg; on_thread_check(); soon_ran++; }
-static void sig_cb(petal_loop_t *l, void *arg) { (void)l; (void)arg; on_thread_check(); signal_ran++; }
 static struct ev_loop *host;
 static ev_timer keepalive;    /* the application's: waits for the thread */
 
@@ -48,26 +37,6 @@ static void keepalive_cb(struct ev_loop *ev, ev_timer *w, int revents)
 {
     (void)revents;
     ev_timer_stop(ev, w);
-}
-
-static void fut_cb(petal_future_t *f, void *arg)
-{
-    (void)arg;
-    on_thread_check();
-    void *v;
-    assert_int_equal(petal_future_result(f, &v), 0);
-    assert_ptr_equal(v, &future_cb_ran);
-    future_cb_ran++;
-}
-
-static void timer_cb(petal_loop_t *l, void *arg)
-{
-    (void)l;
-    (void)arg;
-    on_thread_check();
-    timer_ran++;
-    raise(SIGUSR1);
-    assert_int_equal(petal_future_set_result(fut, &future_cb_ran, NULL), 0);
 }
 
 static void reader_cb(petal_loop_t *l, int fd, int status, void *arg)
