@@ -38,6 +38,7 @@ struct evb {
     bool owned;
     bool in_tick;              /* inside on_tick: it re-arms when done */
     bool tick_active;          /* tick queued, not run yet */
+    bool timer_on;             /* timer added (pending), as far as arm knows */
     struct event timer;
     struct event tick;
     struct evfd *dirty;        /* fds changed since the last check */
@@ -81,7 +82,10 @@ static void arm(struct evb *b)
 {
     int64_t ns = b->dirty ? 0 : petal_core_timeout_ns(b->loop);
     if (ns < 0) {
-        event_del(&b->timer);
+        /* event_del costs ~150 instructions even on an event that is not
+         * pending: skip it when nothing is armed (every idle tick). */
+        if (b->timer_on) event_del(&b->timer);
+        b->timer_on = false;
         return;
     }
     /* Rounded up: libevent must not wake before petal's deadline. */
@@ -96,13 +100,16 @@ static void arm(struct evb *b)
      * re-arm, but that is a wasted iteration). */
     if (ns > 0) event_base_update_cache_time(b->base);
     event_add(&b->timer, &tv);
+    b->timer_on = true;
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    want_tick(arg);
+    struct evb *b = arg;
+    b->timer_on = false;       /* a fired timeout is no longer pending */
+    want_tick(b);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
