@@ -355,6 +355,39 @@ static void test_timer_cancel_many(void **state)
     for (int k = 0; k < norder; k++) assert_int_equal(order[k] % 2, 0);
 }
 
+/* Cancel three timers in four, in an order unrelated to their deadlines,
+ * then schedule more: the survivors still run once each, in deadline order
+ * (cancelled entries are dropped lazily and the heap is rebuilt). */
+static void test_timer_mass_cancel_keeps_order(void **state)
+{
+    (void)state;
+    static petal_handle_t hs[4000];
+    srand(7);
+    nfired = 0;
+    int64_t now = petal_time_ns(L);
+    for (int i = 0; i < 2000; i++) {
+        seq_when[i] = now + (rand() % 30) * 1000000;
+        hs[i] = petal_call_at_ns(L, seq_when[i], seq_cb, (void *)(intptr_t)i);
+    }
+    int kept = 0;
+    for (int k = 0; k < 2000; k++) {
+        int i = (k * 7919) % 2000;    /* a permutation of 0..1999 */
+        if (i % 4) assert_int_equal(petal_cancel(L, hs[i]), 0);
+        else kept++;
+    }
+    for (int i = 0; i < 2000; i++)
+        if (i % 4) assert_int_equal(petal_cancel(L, hs[i]), PETAL_EALREADY);
+    petal_call_at_ns(L, now + 40 * 1000000, stop_cb, NULL);
+    run_guarded();
+    assert_int_equal(nfired, kept);
+    for (int k = 0; k < nfired; k++) {
+        int i = order[k];
+        assert_int_equal(i % 4, 0);
+        assert_true(seq_fired[i] >= seq_when[i]);
+        if (k > 0) assert_true(seq_when[order[k - 1]] < seq_when[i] || (seq_when[order[k - 1]] == seq_when[i] && order[k - 1] < i));
+    }
+}
+
 /* ---- 3. handles --------------------------------------------------------- */
 
 static void test_handles_are_distinct_values(void **state)
@@ -1687,6 +1720,7 @@ int main(void)
         T(test_timer_cancelled_by_earlier_timer_same_iteration),
         T(test_timer_many_in_deadline_order),
         T(test_timer_cancel_many),
+        T(test_timer_mass_cancel_keeps_order),
         T(test_handles_are_distinct_values),
         T(test_cancel_soon),
         T(test_cancel_twice_or_after_run_is_harmless),

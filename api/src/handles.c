@@ -116,11 +116,10 @@ int petal_cancel(petal_loop_t *loop, petal_handle_t h)
     if (h <= 0 || HANDLE_INDEX(h) >= loop->nslots) return PETAL_EINVAL;
     struct slot *s = slot_lookup(loop, h);
     if (!s) return PETAL_EALREADY;
-    if (s->kind == SLOT_TIMER)
-        timers_remove(loop, s->aux);
-    else if (s->kind != SLOT_SOON)
-        return PETAL_EINVAL;    /* not a handle petal gave out */
+    bool timer = s->kind == SLOT_TIMER;
+    if (!timer && s->kind != SLOT_SOON) return PETAL_EINVAL;    /* not a handle petal gave out */
     slots_free(loop, HANDLE_INDEX(h));
+    if (timer) timers_cancelled(loop);    /* its heap entry is now dead */
     return 0;
 }
 

@@ -28,7 +28,7 @@ struct slot {
     uint32_t gen;     /* bumped when freed: stale handles stop matching */
     uint8_t kind;
     uint8_t queued;   /* SLOT_WATCH: already in the ready queue */
-    uint32_t aux;     /* TIMER: heap index; FREE: next free slot; WATCH/IO_END: fd */
+    uint32_t aux;     /* FREE: next free slot; WATCH/IO_END: fd */
     int32_t status;   /* IO_END: error code */
     void *fn;
     void *arg;
@@ -39,6 +39,7 @@ struct timer {
     int64_t when;
     uint64_t seq;     /* scheduling order breaks ties */
     uint32_t slot;
+    uint32_t gen;     /* the slot's generation: a mismatch means cancelled */
 };
 
 /* Who registered a watch: the user, the loop itself (its wakeup fd), or the
@@ -78,6 +79,7 @@ struct petal_loop {
 
     struct timer *heap;            /* 4-ary min-heap */
     uint32_t heap_len, heap_cap;
+    uint32_t heap_dead;            /* cancelled entries still in the heap */
     uint64_t timer_seq;
 
     petal_sock_op_t *done_head, *done_tail;  /* finished socket operations to deliver */
@@ -134,9 +136,9 @@ void handles_destroy(petal_loop_t *loop);
 
 /* timers.c */
 int timers_push(petal_loop_t *loop, uint32_t slot, int64_t when);
-void timers_remove(petal_loop_t *loop, uint32_t heap_index);
+void timers_cancelled(petal_loop_t *loop);
 void timers_expire(petal_loop_t *loop, int64_t now);
-int64_t timers_first(const petal_loop_t *loop); /* INT64_MAX if none */
+int64_t timers_first(petal_loop_t *loop); /* INT64_MAX if none */
 void timers_destroy(petal_loop_t *loop);
 
 /* fdtable.c */

@@ -1,6 +1,10 @@
-/* Timers: a 4-ary min-heap of (deadline, sequence) in user space, with each
- * slot remembering its heap index so cancel is O(log n). One wait timeout
- * (the earliest deadline) is all a backend ever sees. */
+/* Timers: a 4-ary min-heap of (deadline, sequence) in user space. One wait
+ * timeout (the earliest live deadline) is all a backend ever sees.
+ *
+ * Cancelling is lazy, as in asyncio: the slot is freed at once (its handle
+ * goes stale), and the heap entry, which remembers the slot's generation,
+ * is dropped when it reaches the top, or when more than half of the heap is
+ * dead and the heap is rebuilt. Cancel is O(1) and never sifts. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -11,36 +15,36 @@ static bool before(const struct timer *a, const struct timer *b)
     return a->when < b->when || (a->when == b->when && a->seq < b->seq);
 }
 
-static void place(petal_loop_t *loop, uint32_t k, struct timer t)
+static bool live(const petal_loop_t *loop, const struct timer *t)
 {
-    loop->heap[k] = t;
-    loop->slots[t.slot].aux = k;
+    const struct slot *s = &loop->slots[t->slot];
+    return s->gen == t->gen && s->kind == SLOT_TIMER;
 }
 
-static void sift_up(petal_loop_t *loop, uint32_t k, struct timer t)
+static void sift_up(struct timer *heap, uint32_t k, struct timer t)
 {
     while (k > 0) {
         uint32_t parent = (k - 1) / 4;
-        if (!before(&t, &loop->heap[parent])) break;
-        place(loop, k, loop->heap[parent]);
+        if (!before(&t, &heap[parent])) break;
+        heap[k] = heap[parent];
         k = parent;
     }
-    place(loop, k, t);
+    heap[k] = t;
 }
 
-static void sift_down(petal_loop_t *loop, uint32_t k, struct timer t)
+static void sift_down(struct timer *heap, uint32_t len, uint32_t k, struct timer t)
 {
     for (;;) {
         uint32_t first = 4 * k + 1;
-        if (first >= loop->heap_len) break;
-        uint32_t best = first, end = first + 4 < loop->heap_len ? first + 4 : loop->heap_len;
+        if (first >= len) break;
+        uint32_t best = first, end = first + 4 < len ? first + 4 : len;
         for (uint32_t c = first + 1; c < end; c++)
-            if (before(&loop->heap[c], &loop->heap[best])) best = c;
-        if (!before(&loop->heap[best], &t)) break;
-        place(loop, k, loop->heap[best]);
+            if (before(&heap[c], &heap[best])) best = c;
+        if (!before(&heap[best], &t)) break;
+        heap[k] = heap[best];
         k = best;
     }
-    place(loop, k, t);
+    heap[k] = t;
 }
 
 int timers_push(petal_loop_t *loop, uint32_t slot, int64_t when)
@@ -52,42 +56,64 @@ int timers_push(petal_loop_t *loop, uint32_t slot, int64_t when)
         loop->heap = h;
         loop->heap_cap = cap;
     }
-    struct timer t = { when, loop->timer_seq++, slot };
-    sift_up(loop, loop->heap_len++, t);
-    if (loop->heap[0].slot == slot) host_notify(loop);    /* new earliest deadline */
+    struct timer t = { when, loop->timer_seq++, slot, loop->slots[slot].gen };
+    sift_up(loop->heap, loop->heap_len++, t);
+    if (loop->heap[0].slot == slot && loop->heap[0].gen == t.gen) host_notify(loop);    /* new earliest */
     return 0;
 }
 
-void timers_remove(petal_loop_t *loop, uint32_t k)
+static void pop(petal_loop_t *loop)
 {
     struct timer last = loop->heap[--loop->heap_len];
-    if (k == loop->heap_len) return;
-    if (k > 0 && before(&last, &loop->heap[(k - 1) / 4]))
-        sift_up(loop, k, last);
-    else
-        sift_down(loop, k, last);
+    if (loop->heap_len) sift_down(loop->heap, loop->heap_len, 0, last);
 }
 
-int64_t timers_first(const petal_loop_t *loop)
+/* Keeps only live entries and restores the heap order (Floyd, O(n)). */
+static void rebuild(petal_loop_t *loop)
 {
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < loop->heap_len; i++)
+        if (live(loop, &loop->heap[i])) loop->heap[n++] = loop->heap[i];
+    loop->heap_len = n;
+    loop->heap_dead = 0;
+    for (uint32_t k = n > 1 ? (n - 2) / 4 + 1 : 0; k-- > 0;)
+        sift_down(loop->heap, n, k, loop->heap[k]);
+}
+
+/* The slot of a timer was freed (cancelled): its entry is now dead. */
+void timers_cancelled(petal_loop_t *loop)
+{
+    if (++loop->heap_dead > loop->heap_len / 2 && loop->heap_len >= 64) rebuild(loop);
+}
+
+/* Drops dead entries from the top. */
+static void prune(petal_loop_t *loop)
+{
+    while (loop->heap_len && !live(loop, &loop->heap[0])) {
+        pop(loop);
+        loop->heap_dead--;
+    }
+}
+
+int64_t timers_first(petal_loop_t *loop)
+{
+    prune(loop);
     return loop->heap_len ? loop->heap[0].when : INT64_MAX;
 }
 
 /* Moves every timer due at `now` to the ready queue, earliest first. */
 void timers_expire(petal_loop_t *loop, int64_t now)
 {
-    while (loop->heap_len && loop->heap[0].when <= now) {
+    for (prune(loop); loop->heap_len && loop->heap[0].when <= now; prune(loop)) {
         uint32_t i = loop->heap[0].slot;
-        timers_remove(loop, 0);
         struct slot *s = &loop->slots[i];
-        s->kind = SLOT_SOON;
         if (ready_push(loop, make_handle(i, s->gen)) != 0) {
-            /* Out of memory: keep the timer for the next iteration. */
-            s->kind = SLOT_TIMER;
-            timers_push(loop, i, now);
+            /* Out of memory: the timer stays for the next iteration. */
             petal_core_report(loop, PETAL_ENOMEM, -1, "timer expiry delayed: ready queue full");
             return;
         }
+        pop(loop);
+        s->kind = SLOT_SOON;
     }
 }
 
@@ -95,7 +121,7 @@ void timers_destroy(petal_loop_t *loop)
 {
     free(loop->heap);
     loop->heap = NULL;
-    loop->heap_len = loop->heap_cap = 0;
+    loop->heap_len = loop->heap_cap = loop->heap_dead = 0;
 }
 
 static petal_handle_t call_at(petal_loop_t *loop, int64_t when, petal_cb cb, void *arg)
