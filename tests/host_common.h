@@ -10,6 +10,8 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -50,6 +52,32 @@ static void timer_cb(petal_loop_t *l, void *arg)
     timer_ran++;
     raise(SIGUSR1);
     assert_int_equal(petal_future_set_result(fut, &future_cb_ran, NULL), 0);
+}
+
+/* The cross-thread call also feeds petal's reader (below), which ends only
+ * once both bytes came: the host cannot finish before the cross-thread call
+ * arrives, however late its thread runs. */
+static inline void feeding_ts_cb(petal_loop_t *l, void *arg)
+{
+    (void)l;
+    (void)arg;
+    on_thread_check();
+    ts_ran++;
+    assert_int_equal(write(sock[1], "t", 1), 1);
+}
+
+/* Reads the application's byte (arg: the letter it writes) and the
+ * cross-thread call's 't'; removing itself is petal's last work. */
+static inline void two_byte_reader_cb(petal_loop_t *l, int fd, int status, void *arg)
+{
+    on_thread_check();
+    assert_int_equal(status, 0);
+    char c;
+    while (read(fd, &c, 1) == 1) {
+        assert_true(c == (char)(intptr_t)arg || c == 't');
+        reader_ran++;
+    }
+    if (reader_ran == 2) assert_int_equal(petal_remove_reader(l, fd), 0);
 }
 
 #endif

@@ -18,30 +18,6 @@
 #include "petal/uv.h"
 #include "tests/host_common.h"
 
-/* The cross-thread call feeds petal's reader too: the reader (which keeps the
- * host loop alive) ends only after both bytes came. */
-static void ts_cb(petal_loop_t *l, void *arg)
-{
-    (void)l;
-    (void)arg;
-    on_thread_check();
-    ts_ran++;
-    assert_int_equal(write(sock[1], "t", 1), 1);
-}
-
-static void reader_cb(petal_loop_t *l, int fd, int status, void *arg)
-{
-    (void)arg;
-    on_thread_check();
-    assert_int_equal(status, 0);
-    char c;
-    while (read(fd, &c, 1) == 1) {
-        assert_true(c == 'u' || c == 't');
-        reader_ran++;
-    }
-    if (reader_ran == 2) assert_int_equal(petal_remove_reader(l, fd), 0);    /* the last petal work */
-}
-
 /* The application's own libuv timer feeds petal's reader. */
 static void app_timer_cb(uv_timer_t *t)
 {
@@ -55,7 +31,7 @@ static void *thread_main(void *arg)
     (void)arg;
     struct timespec ts = { 0, 10 * 1000000 };
     nanosleep(&ts, NULL);
-    if (petal_call_soon_threadsafe(loop, ts_cb, NULL) != 0) abort();
+    if (petal_call_soon_threadsafe(loop, feeding_ts_cb, NULL) != 0) abort();
     return NULL;
 }
 
@@ -78,7 +54,7 @@ static void test_application_runs_uv_run_itself(void **state)
     assert_int_equal(petal_add_signal_handler(loop, SIGUSR1, sig_cb, NULL), 0);
     assert_int_equal(petal_future_new(loop, &fut), 0);
     assert_int_equal(petal_future_add_done_callback(fut, fut_cb, NULL), 0);
-    assert_int_equal(petal_add_reader(loop, sock[0], reader_cb, NULL), 0);
+    assert_int_equal(petal_add_reader(loop, sock[0], two_byte_reader_cb, (void *)(intptr_t)'u'), 0);
     uv_timer_t app_timer;
     uv_timer_init(&uv, &app_timer);
     uv_timer_start(&app_timer, app_timer_cb, 40, 0);

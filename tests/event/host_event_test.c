@@ -38,22 +38,6 @@ static void ts_cb(petal_loop_t *l, void *arg)
     if (ts_feeds_reader) assert_int_equal(write(sock[1], "t", 1), 1);
 }
 
-static void reader_cb(petal_loop_t *l, int fd, int status, void *arg)
-{
-    (void)arg;
-    on_thread_check();
-    assert_int_equal(status, 0);
-    /* Ends (the last petal work) once the application's byte and the
-     * cross-thread call's byte both came, so the host cannot exit before
-     * the cross-thread call arrives, however late its thread runs. */
-    char c;
-    while (read(fd, &c, 1) == 1) {
-        assert_true(c == 'e' || c == 't');
-        reader_ran++;
-    }
-    if (reader_ran == 2) assert_int_equal(petal_remove_reader(l, fd), 0);
-}
-
 /* The application's own libevent timer feeds petal's reader. */
 static void app_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -97,7 +81,7 @@ static void test_application_runs_dispatch_itself(void **state)
     assert_int_equal(petal_add_signal_handler(loop, SIGUSR1, sig_cb, NULL), 0);
     assert_int_equal(petal_future_new(loop, &fut), 0);
     assert_int_equal(petal_future_add_done_callback(fut, fut_cb, NULL), 0);
-    assert_int_equal(petal_add_reader(loop, sock[0], reader_cb, NULL), 0);
+    assert_int_equal(petal_add_reader(loop, sock[0], two_byte_reader_cb, (void *)(intptr_t)'e'), 0);
     ts_feeds_reader = true;
     struct event *app_timer = evtimer_new(base, app_timer_cb, NULL);
     struct timeval forty = { 0, 40000 };
@@ -237,7 +221,7 @@ static void test_misuse_inside_dispatch(void **state)
     assert_int_equal(petal_loop_new_event(&loop, base), 0);
     int p[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, p), 0);
-    assert_int_equal(petal_add_reader(loop, p[0], reader_cb, NULL), 0);
+    assert_int_equal(petal_add_reader(loop, p[0], two_byte_reader_cb, (void *)(intptr_t)'e'), 0);
     misuse_fd = p[0];
     assert_true((long_timer = petal_call_later(loop, 5.0, soon_cb, NULL)) > 0);
     struct event *app_timer = evtimer_new(base, app_nested_cb, NULL);

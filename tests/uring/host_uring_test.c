@@ -25,37 +25,12 @@ static int app_nop_ran;
  * as petal.h asks: bit 0 belongs to petal). */
 static long app_timer_tag, app_nop_tag;
 
-/* The cross-thread call also feeds petal's reader, which ends (the last
- * petal work) only once both bytes came: the application's loop cannot
- * finish before the cross-thread call arrives, however late its thread. */
-static void ts_cb(petal_loop_t *l, void *arg)
-{
-    (void)l;
-    (void)arg;
-    on_thread_check();
-    ts_ran++;
-    assert_int_equal(write(sock[1], "t", 1), 1);
-}
-
-static void reader_cb(petal_loop_t *l, int fd, int status, void *arg)
-{
-    (void)arg;
-    on_thread_check();
-    assert_int_equal(status, 0);
-    char c;
-    while (read(fd, &c, 1) == 1) {
-        assert_true(c == 'u' || c == 't');
-        reader_ran++;
-    }
-    if (reader_ran == 2) assert_int_equal(petal_remove_reader(l, fd), 0);
-}
-
 static void *thread_main(void *arg)
 {
     (void)arg;
     struct timespec ts = { 0, 10 * 1000000 };
     nanosleep(&ts, NULL);
-    if (petal_call_soon_threadsafe(loop, ts_cb, NULL) != 0) abort();
+    if (petal_call_soon_threadsafe(loop, feeding_ts_cb, NULL) != 0) abort();
     return NULL;
 }
 
@@ -124,7 +99,7 @@ static void test_application_runs_its_own_loop(void **state)
     assert_int_equal(petal_add_signal_handler(loop, SIGUSR1, sig_cb, NULL), 0);
     assert_int_equal(petal_future_new(loop, &fut), 0);
     assert_int_equal(petal_future_add_done_callback(fut, fut_cb, NULL), 0);
-    assert_int_equal(petal_add_reader(loop, sock[0], reader_cb, NULL), 0);
+    assert_int_equal(petal_add_reader(loop, sock[0], two_byte_reader_cb, (void *)(intptr_t)'u'), 0);
 
     /* The application's own requests on the same ring. */
     static struct __kernel_timespec app_ts = { 0, 40 * 1000000 };
