@@ -33,6 +33,20 @@ double bench_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+int bench_verdict(const char *who, const char *what, int rc, long ran, long want_ran,
+                  const char *(*describe)(int))
+{
+    if (rc) {
+        fprintf(stderr, "%s %s: %s\n", who, what, describe ? describe(rc) : strerror(-rc));
+        return rc;
+    }
+    if (ran != want_ran) {
+        fprintf(stderr, "%s %s: %ld callbacks ran, expected %ld\n", who, what, ran, want_ran);
+        return -EPROTO;
+    }
+    return 0;
+}
+
 static const struct {
     const char *name;
     long n;   /* default count */

@@ -58,6 +58,12 @@ struct bench_impl {
 /* CLOCK_MONOTONIC in seconds. */
 double bench_now(void);
 
+/* The verdict of one run: rc if it failed (printed with describe, or
+ * strerror(-rc) when describe is NULL), -EPROTO if ran != want_ran, else 0.
+ * who names the implementation in messages ("native ev", "petal"). */
+int bench_verdict(const char *who, const char *what, int rc, long ran, long want_ran,
+                  const char *(*describe)(int));
+
 /* loop_petal.c: the petal column, for any backend name. */
 extern const bench_fn bench_petal[W_COUNT];
 

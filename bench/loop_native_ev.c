@@ -88,13 +88,7 @@ static int new_loop(struct ev_loop **loop, long prime_n)
 
 static int finish(struct ev_loop *loop, const char *what, int rc, const struct ctx *c, long want_ran)
 {
-    if (!rc) rc = c->err;
-    if (!rc && c->ran != want_ran) {
-        fprintf(stderr, "native ev %s: %ld callbacks ran, expected %ld\n", what, c->ran, want_ran);
-        rc = -EPROTO;
-    } else if (rc) {
-        fprintf(stderr, "native ev %s: %s\n", what, strerror(-rc));
-    }
+    rc = bench_verdict("native ev", what, rc ? rc : c->err, c->ran, want_ran, NULL);
     ev_loop_destroy(loop);
     return rc;
 }

@@ -95,13 +95,7 @@ static int new_base(struct event_base **base, long prime_n)
 
 static int finish(struct event_base *base, const char *what, int rc, const struct ctx *c, long want_ran)
 {
-    if (!rc) rc = c->err;
-    if (!rc && c->ran != want_ran) {
-        fprintf(stderr, "native event %s: %ld callbacks ran, expected %ld\n", what, c->ran, want_ran);
-        rc = -EPROTO;
-    } else if (rc) {
-        fprintf(stderr, "native event %s: %s\n", what, strerror(-rc));
-    }
+    rc = bench_verdict("native event", what, rc ? rc : c->err, c->ran, want_ran, NULL);
     event_base_free(base);
     return rc;
 }

@@ -165,13 +165,7 @@ static void run(struct uctx *x)
 
 static int finish(struct uctx *x, const char *what, long want_ran)
 {
-    int rc = x->err;
-    if (!rc && x->ran != want_ran) {
-        fprintf(stderr, "native uring %s: %ld callbacks ran, expected %ld\n", what, x->ran, want_ran);
-        rc = -EPROTO;
-    } else if (rc) {
-        fprintf(stderr, "native uring %s: %s\n", what, strerror(-rc));
-    }
+    int rc = bench_verdict("native uring", what, x->err, x->ran, want_ran, NULL);
     io_uring_queue_exit(&x->ring);
     return rc;
 }

@@ -47,13 +47,7 @@ static void close_all(uv_loop_t *loop, void *hs, long n, size_t size)
 
 static int finish(uv_loop_t *loop, const char *what, int rc, const struct ctx *c, long want_ran)
 {
-    if (!rc) rc = c->err;
-    if (!rc && c->ran != want_ran) {
-        fprintf(stderr, "native uv %s: %ld callbacks ran, expected %ld\n", what, c->ran, want_ran);
-        rc = -EPROTO;
-    } else if (rc) {
-        fprintf(stderr, "native uv %s: %s\n", what, uv_strerror(rc));
-    }
+    rc = bench_verdict("native uv", what, rc ? rc : c->err, c->ran, want_ran, uv_strerror);
     int crc = uv_loop_close(loop);
     if (crc && !rc) {
         fprintf(stderr, "native uv %s: uv_loop_close: %s\n", what, uv_strerror(crc));

@@ -72,13 +72,7 @@ static void fail(petal_loop_t *loop, struct ctx *c, int err)
 
 static int finish(petal_loop_t *loop, const char *what, int rc, const struct ctx *c, long want_ran)
 {
-    if (!rc) rc = c->err;
-    if (!rc && c->ran != want_ran) {
-        fprintf(stderr, "petal %s: %ld callbacks ran, expected %ld\n", what, c->ran, want_ran);
-        rc = -EPROTO;
-    } else if (rc) {
-        fprintf(stderr, "petal %s: %s\n", what, petal_strerror(rc));
-    }
+    rc = bench_verdict("petal", what, rc ? rc : c->err, c->ran, want_ran, petal_strerror);
     petal_loop_free(loop);
     return rc;
 }
