@@ -97,6 +97,11 @@ void *petal_backend_state(petal_loop_t *loop)
     return loop->backend_state;
 }
 
+bool petal_loop_on(const petal_loop_t *loop, const petal_backend_t *backend)
+{
+    return loop && !loop->closed && loop->backend == backend;
+}
+
 void petal_loop_set_error_hook(petal_loop_t *loop, petal_error_hook hook, void *arg)
 {
     if (!loop) return;

@@ -25,7 +25,6 @@
  *   watcher is re-referenced right before it stops (and when libev stops it
  *   on EV_ERROR), or a host's ev_run() would return too early or never. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "petal/backend.h"
 #include "petal/ev.h"
@@ -260,7 +259,5 @@ int petal_loop_new_ev(petal_loop_t **out, struct ev_loop *host)
 
 struct ev_loop *petal_loop_ev(petal_loop_t *loop)
 {
-    if (!loop || petal_loop_is_closed(loop) || petal_backend_state(loop) == NULL) return NULL;
-    if (strcmp(petal_loop_backend(loop), petal_backend_ev.name) != 0) return NULL;
-    return state(loop)->ev;
+    return petal_loop_on(loop, &petal_backend_ev) ? state(loop)->ev : NULL;
 }

@@ -24,7 +24,6 @@
  * not keep event_base_dispatch() alive" (libevent has no unref). */
 #include <errno.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -290,7 +289,5 @@ int petal_loop_new_event(petal_loop_t **out, struct event_base *host)
 
 struct event_base *petal_loop_event_base(petal_loop_t *loop)
 {
-    if (!loop || petal_loop_is_closed(loop) || petal_backend_state(loop) == NULL) return NULL;
-    if (strcmp(petal_loop_backend(loop), petal_backend_event.name) != 0) return NULL;
-    return state(loop)->base;
+    return petal_loop_on(loop, &petal_backend_event) ? state(loop)->base : NULL;
 }

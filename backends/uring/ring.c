@@ -289,7 +289,5 @@ int petal_loop_new_uring(petal_loop_t **out, struct io_uring *host)
 
 struct io_uring *petal_loop_uring(petal_loop_t *loop)
 {
-    if (!loop || petal_loop_is_closed(loop) || petal_backend_state(loop) == NULL) return NULL;
-    if (strcmp(petal_loop_backend(loop), petal_backend_uring.name) != 0) return NULL;
-    return uring_state(loop)->ring;
+    return petal_loop_on(loop, &petal_backend_uring) ? uring_state(loop)->ring : NULL;
 }

@@ -13,7 +13,6 @@
  * (petal checks changed fds in the prepare callback, right before). */
 #include <fcntl.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "petal/backend.h"
 #include "petal/uv.h"
@@ -242,7 +241,5 @@ int petal_loop_new_uv(petal_loop_t **out, uv_loop_t *host)
 
 uv_loop_t *petal_loop_uv(petal_loop_t *loop)
 {
-    if (!loop || petal_loop_is_closed(loop) || petal_backend_state(loop) == NULL) return NULL;
-    if (strcmp(petal_loop_backend(loop), petal_backend_uv.name) != 0) return NULL;
-    return state(loop)->uv;
+    return petal_loop_on(loop, &petal_backend_uv) ? state(loop)->uv : NULL;
 }

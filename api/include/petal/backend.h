@@ -79,6 +79,9 @@ typedef struct petal_backend {
 } petal_backend_t;
 
 void *petal_backend_state(petal_loop_t *loop);
+/* True if loop is open and runs on backend: the check behind each backend's
+ * accessor for its native loop (petal_loop_uv() and the like). */
+bool petal_loop_on(const petal_loop_t *loop, const petal_backend_t *backend);
 
 /* How long the native loop may block: 0 when callbacks are ready, -1 when
  * there are no timers, else nanoseconds until the earliest deadline. */
