@@ -6,6 +6,7 @@ packages=(
   bazel-bootstrap gcc libc6-dev
   libuv1-dev libev-dev libevent-dev liburing-dev libcmocka-dev
   valgrind
+  python3 python3-gevent
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 )
 missing=()
