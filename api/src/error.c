@@ -1,3 +1,4 @@
+#include <netdb.h>
 #include <string.h>
 
 #include "petal/error.h"
@@ -14,5 +15,7 @@ const char *petal_strerror(int err)
     default: break;
     }
     if (err < 0 && err > -4000) return strerror(-err);
+    /* petal/resolve.h: PETAL_EAI_* = -4300 + EAI_* (glibc's EAI_* are negative) */
+    if (err <= -4301 && err >= -4399) return gai_strerror(err + 4300);
     return "unknown petal error";
 }

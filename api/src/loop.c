@@ -224,6 +224,7 @@ int petal_loop_close(petal_loop_t *loop)
     if (rc) return rc;
     /* running, or a host loop is inside petal's iteration */
     if (loop->running || loop->ticking) return PETAL_EBUSY;
+    locals_destroy(loop);
     sock_deliver(loop);
     signals_release_all(loop);
     fds_destroy(loop);

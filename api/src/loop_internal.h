@@ -99,6 +99,9 @@ struct petal_loop {
 
     petal_error_hook error_hook;
     void *error_hook_arg;
+
+    struct loop_local *locals;     /* petal_loop_set_local */
+    size_t nlocals, locals_cap;
 };
 
 #define HANDLE_INDEX(h) ((uint32_t)((uint64_t)(h) & 0xffffffffu) - 1u)
@@ -170,6 +173,9 @@ void signals_release_all(petal_loop_t *loop);
 void future_loop_release(petal_loop_t *loop);
 /* Called once, synchronously, if the future gets cancelled by its user. */
 void future_on_cancel(petal_future_t *f, void (*fn)(petal_future_t *f, void *arg), void *arg);
+
+/* locals.c */
+void locals_destroy(petal_loop_t *loop);
 
 /* clock */
 int64_t petal_now_ns(void);

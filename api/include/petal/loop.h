@@ -122,6 +122,20 @@ int petal_loop_embed_timeout(petal_loop_t *loop, int *timeout_ms);
  * ready. */
 int petal_loop_run_ready(petal_loop_t *loop);
 
+/* ---- per-loop state of libraries built on petal ----------------------- */
+
+/* A library (the resolver's worker pool, a transport registry) keeps its
+ * per-loop state here instead of in globals. key is the address of a static
+ * object of that library, so keys never collide. dtor(value), if not NULL,
+ * runs once inside petal_loop_close(), before the loop releases anything
+ * else, in reverse order of attachment: the fd table and the backend still
+ * work (petal_fd_closing, remove_reader), but callbacks scheduled from a dtor
+ * never run. PETAL_EEXIST if key already has a value; a NULL value detaches
+ * the key without calling its dtor (PETAL_ENOENT if it had none). */
+int petal_loop_set_local(petal_loop_t *loop, const void *key, void *value, void (*dtor)(void *value));
+/* The value attached under key, or NULL. */
+void *petal_loop_get_local(const petal_loop_t *loop, const void *key);
+
 /* ---- signals ----------------------------------------------------------- */
 
 /* cb runs on the loop's thread as an ordinary callback. One loop per process
