@@ -346,6 +346,12 @@ int petal_sock_connect(petal_loop_t *loop, int fd, const struct sockaddr *addr, 
     return submit(loop, op, out);
 }
 
+int petal_loop_has_native_sock(const petal_loop_t *loop)
+{
+    int rc = loop_check(loop);
+    return rc ? rc : loop->backend->sock_submit != NULL;
+}
+
 ssize_t petal_sock_result(const petal_future_t *fut)
 {
     void *v;

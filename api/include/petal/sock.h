@@ -35,6 +35,12 @@ int petal_sock_accept(petal_loop_t *loop, int fd, petal_future_t **out);
 int petal_sock_connect(petal_loop_t *loop, int fd, const struct sockaddr *addr, socklen_t addrlen,
                        petal_future_t **out);
 
+/* 1 if the loop's backend performs these operations itself as completions
+ * (io_uring), 0 if the core performs them on readiness; PETAL_EINVAL for
+ * NULL, PETAL_ECLOSED for a closed loop. Adapters use it to pick their I/O
+ * path (completion calls, or add_reader/add_writer directly). */
+int petal_loop_has_native_sock(const petal_loop_t *loop);
+
 /* The result of a finished socket operation's future: >= 0 as described
  * above, or a negative error code (PETAL_EINVALSTATE while pending). */
 ssize_t petal_sock_result(const petal_future_t *fut);
