@@ -207,9 +207,10 @@ int petal_green_await(petal_future_t *fut, double timeout_s, void **value);
  * greenlet (or main). Every blocking call between them fails with
  * PETAL_ETIMEDOUT once the deadline has passed. seconds < 0: no deadline. */
 typedef struct petal_green_timeout {
-    int64_t deadline_ns;  /* private */
-    int64_t saved_ns;     /* private: the enclosing scope's deadline */
-    void *owner;          /* private */
+    int64_t deadline_ns; /* private */
+    int64_t saved_ns;    /* private: the enclosing scopes' deadline */
+    void *owner;         /* private: the greenlet that opened it */
+    void *saved_top;     /* private: the enclosing scope */
 } petal_green_timeout;
 int petal_green_timeout_begin(petal_green_timeout *t, double seconds);
 /* Closes the scope: 1 if its deadline has passed, 0 if not, PETAL_EINVAL if

@@ -1,0 +1,126 @@
+/* Private state of the green hub: shared by hub.c, wait.c, sync.c, dump.c. */
+#ifndef PETAL_GREEN_INTERNAL_H
+#define PETAL_GREEN_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "petal/green.h"
+
+/* What a parked greenlet waits on (also what the dump prints). */
+enum green_wait {
+    W_NONE = 0,
+    W_READY,   /* sleep(0): queued on the hub's ready list */
+    W_SLEEP,   /* only its deadline */
+    W_READ,    /* fd readable */
+    W_WRITE,   /* fd writable */
+    W_FUTURE,  /* petal_green_await */
+    W_RECV,    /* petal_sock_* futures: cancelled when the wait ends early */
+    W_SEND,
+    W_ACCEPT,
+    W_CONNECT,
+    W_JOIN,    /* in the target's joiners list */
+    W_EVENT,   /* in an Event's waiters list */
+    W_QGET,
+    W_QPUT,
+    W_SEM,
+    W_RUN      /* main in petal_green_run */
+};
+
+struct green_list {
+    struct petal_green *head, *tail;
+};
+
+struct petal_green {
+    petal_hub_t *hub;
+    petal_greenlet *co;        /* made when it first runs */
+    petal_greenlet *resumer;   /* whoever switched it in last: parking goes back there */
+    petal_green_fn fn;
+    void *arg;
+    const char *name;
+    uint64_t id;
+    size_t stack_size;
+    int refs;
+    uint8_t state;             /* enum petal_green_state */
+    uint8_t wait;              /* enum green_wait */
+    uint8_t mode;              /* enum petal_stack_mode */
+    bool is_main;
+    bool woken;                /* its wait is over; a resume is on its way */
+    bool killing;              /* being killed: blocking calls fail at once */
+    bool returned, exited;     /* how it ended */
+    bool in_ready, in_dl;
+    bool dl_scope;             /* the armed deadline is a Timeout scope's */
+    int status;                /* what the current wait returns */
+    int err;                   /* outcome */
+    int wfd;                   /* fd of an fd / socket wait */
+    uint32_t wgen;             /* Event generation at wait start */
+    void *value;               /* return value */
+    void *xfer;                /* queue item handed over */
+    void *wobj;                /* object waited on */
+    petal_future_t *opfut;     /* owned: the socket operation / awaited future */
+    void *bounce;              /* owned: heap buffer for recv on a shared stack */
+    int64_t deadline;          /* armed deadline (ns, loop clock), -1 none */
+    int64_t scope_deadline;    /* innermost Timeout scopes' deadline, -1 none */
+    void *scope_top;
+    petal_handle_t timer;      /* loop timer when the deadline is not in the hub's FIFO */
+    petal_future_t *fut;       /* completion future, made on demand */
+    struct petal_green *live_prev, *live_next;
+    struct petal_green *ready_next;
+    struct petal_green *wprev, *wnext;
+    struct green_list *wlist;  /* the waiters list it is linked into */
+    struct petal_green *dprev, *dnext;
+    struct green_list joiners;
+};
+
+struct petal_hub {
+    petal_loop_t *loop;
+    petal_greenlet *g;         /* the hub greenlet (runs petal_loop_run), made on first need */
+    petal_greenlet *main_co;
+    struct petal_green main_rec;
+    struct petal_green *running; /* record switched in now; NULL while the hub dispatches */
+    int mode;
+    size_t stack_size;
+    bool in_loop;              /* the hub greenlet is inside petal_loop_run */
+    bool closing, freed;
+    bool run_waiting;
+    bool dl_firing;
+    struct petal_green *ready_head, *ready_tail;
+    petal_handle_t ready_handle;
+    struct green_list dl;      /* deadlines, sorted; one loop timer for the head */
+    petal_handle_t dl_timer;
+    int64_t dl_timer_at;
+    struct petal_green *live_head;
+    size_t live, parked, nrec;
+    uint64_t spawned, finished, switches, next_id;
+    struct petal_green **fd_read, **fd_write;
+    size_t fd_cap;
+    int dump_signum;
+    FILE *dump_out;
+};
+
+/* hub.c */
+petal_hub_t *green_hub(void);
+int green_enter(struct petal_green **out);
+struct petal_green *green_self(petal_hub_t *hub);
+int64_t green_now(petal_hub_t *hub);
+int green_deadline(struct petal_green *r, double timeout_s, int64_t *dl, bool *scope);
+void green_arm(petal_hub_t *hub, struct petal_green *r, int64_t dl, bool scope);
+void green_begin_wait(struct petal_green *r, int kind, void *obj);
+int green_park(petal_hub_t *hub, struct petal_green *r);
+void green_cancel_wait(petal_hub_t *hub, struct petal_green *r);
+void green_wake(petal_hub_t *hub, struct petal_green *r, int status);
+void green_push_ready(petal_hub_t *hub, struct petal_green *r);
+void green_ref(struct petal_green *r);
+void green_unref(struct petal_green *r);
+void green_future_cb(petal_future_t *fut, void *arg);
+
+/* Intrusive FIFO of waiters. */
+void green_list_push(struct green_list *l, struct petal_green *r);
+void green_list_unlink(struct petal_green *r);
+struct petal_green *green_list_pop(struct green_list *l);
+
+/* Common start of a blocking wait: timeout check, scope check. Returns 0 to
+ * go on and park, or the code to return at once. */
+int green_prepare(struct petal_green *r, double timeout_s, int64_t *dl, bool *scope);
+
+#endif
