@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -206,6 +208,10 @@ int transport_new(petal_loop_t *loop, const petal_protocol_t *proto, void *user,
     t->low = t->high / 4;
     get_addr(fd, true, &t->peer, &t->peerlen, &t->peer_err);
     get_addr(fd, false, &t->local, &t->locallen, &t->local_err);
+    if (t->local.ss_family == AF_INET || t->local.ss_family == AF_INET6) {
+        int one = 1;    /* as asyncio: small writes go out at once */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
     petal_handle_t h = petal_call_soon(loop, start_cb, t);
     if (h < 0) {
         free(t);

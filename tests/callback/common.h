@@ -47,14 +47,14 @@ struct rec {
     void *ctx;
 };
 
-static void rec_log(struct rec *r, char c)
+static inline void rec_log(struct rec *r, char c)
 {
     if (r->in_api) r->reentered = true;
     if (r->nlog + 1 < sizeof r->log) r->log[r->nlog++] = c;
     r->log[r->nlog] = 0;
 }
 
-static void rec_made(petal_transport_t *t, void *u)
+static inline void rec_made(petal_transport_t *t, void *u)
 {
     struct rec *r = u;
     r->t = t;
@@ -63,7 +63,7 @@ static void rec_made(petal_transport_t *t, void *u)
     if (r->on_made) r->on_made(r);
 }
 
-static void rec_data(petal_transport_t *t, const void *d, size_t n, void *u)
+static inline void rec_data(petal_transport_t *t, const void *d, size_t n, void *u)
 {
     struct rec *r = u;
     /* one D per run of data, so logs do not depend on how the kernel splits it */
@@ -80,7 +80,7 @@ static void rec_data(petal_transport_t *t, const void *d, size_t n, void *u)
     if (r->on_data) r->on_data(r);
 }
 
-static bool rec_eof(petal_transport_t *t, void *u)
+static inline bool rec_eof(petal_transport_t *t, void *u)
 {
     (void)t;
     struct rec *r = u;
@@ -89,7 +89,7 @@ static bool rec_eof(petal_transport_t *t, void *u)
     return r->keep_open;
 }
 
-static void rec_lost(petal_transport_t *t, int err, void *u)
+static inline void rec_lost(petal_transport_t *t, int err, void *u)
 {
     struct rec *r = u;
     assert_ptr_equal(t, r->t);
@@ -101,7 +101,7 @@ static void rec_lost(petal_transport_t *t, int err, void *u)
     r->t = NULL;
 }
 
-static void rec_pause(petal_transport_t *t, void *u)
+static inline void rec_pause(petal_transport_t *t, void *u)
 {
     struct rec *r = u;
     r->pauses++;
@@ -110,7 +110,7 @@ static void rec_pause(petal_transport_t *t, void *u)
     r->log[r->nlog] = 0;
 }
 
-static void rec_resume(petal_transport_t *t, void *u)
+static inline void rec_resume(petal_transport_t *t, void *u)
 {
     struct rec *r = u;
     r->resumes++;
@@ -128,13 +128,13 @@ static const petal_protocol_t rec_proto = {
     .resume_writing = rec_resume,
 };
 
-static void rec_free(struct rec *r)
+static inline void rec_free(struct rec *r)
 {
     free(r->data);
     r->data = NULL;
 }
 
-static double now_s(void)
+static inline double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -143,9 +143,9 @@ static double now_s(void)
 
 /* Runs iterations until cond(arg) holds; fails the test after limit_s. A
  * timer keeps every iteration short. */
-static void tick_cb(petal_loop_t *l, void *a) { (void)l; (void)a; }
+static inline void tick_cb(petal_loop_t *l, void *a) { (void)l; (void)a; }
 
-static void run_until(petal_loop_t *loop, bool (*cond)(void *), void *arg, double limit_s)
+static inline void run_until(petal_loop_t *loop, bool (*cond)(void *), void *arg, double limit_s)
 {
     double end = now_s() + limit_s;
     while (!cond(arg)) {
@@ -158,7 +158,7 @@ static void run_until(petal_loop_t *loop, bool (*cond)(void *), void *arg, doubl
 }
 
 /* Runs n iterations. */
-static void run_iters(petal_loop_t *loop, int n)
+static inline void run_iters(petal_loop_t *loop, int n)
 {
     for (int i = 0; i < n; i++) {
         petal_handle_t h = petal_call_later(loop, 0.002, tick_cb, NULL);
@@ -167,30 +167,30 @@ static void run_iters(petal_loop_t *loop, int n)
     }
 }
 
-static bool is_lost(void *arg) { return ((struct rec *)arg)->lost > 0; }
-static bool is_made(void *arg) { return ((struct rec *)arg)->made > 0; }
+static inline bool is_lost(void *arg) { return ((struct rec *)arg)->lost > 0; }
+static inline bool is_made(void *arg) { return ((struct rec *)arg)->made > 0; }
 
-static petal_loop_t *new_loop(void)
+static inline petal_loop_t *new_loop(void)
 {
     petal_loop_t *loop;
     assert_int_equal(petal_loop_new(&loop), 0);
     return loop;
 }
 
-static void free_loop(petal_loop_t *loop)
+static inline void free_loop(petal_loop_t *loop)
 {
     run_iters(loop, 3);    /* let scheduled releases run */
     assert_int_equal(petal_loop_free(loop), 0);
 }
 
 /* A connected pair of stream sockets: Unix socketpair, both non-blocking. */
-static void unix_pair(int sv[2])
+static inline void unix_pair(int sv[2])
 {
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
 }
 
 /* A connected TCP pair over 127.0.0.1. */
-static void tcp_pair(int sv[2])
+static inline void tcp_pair(int sv[2])
 {
     int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -207,7 +207,7 @@ static void tcp_pair(int sv[2])
 
 /* Reads everything the raw end gets until EOF (or limit bytes), running the
  * loop meanwhile. Returns the bytes read (malloc'd). */
-static unsigned char *drain_raw(petal_loop_t *loop, int fd, size_t *len, bool until_eof, size_t limit, double limit_s)
+static inline unsigned char *drain_raw(petal_loop_t *loop, int fd, size_t *len, bool until_eof, size_t limit, double limit_s)
 {
     size_t cap = 1 << 16, n = 0;
     unsigned char *buf = malloc(cap);
@@ -234,12 +234,12 @@ static unsigned char *drain_raw(petal_loop_t *loop, int fd, size_t *len, bool un
     return buf;
 }
 
-static unsigned char pattern_byte(size_t i, unsigned seed)
+static inline unsigned char pattern_byte(size_t i, unsigned seed)
 {
     return (unsigned char)((i * 7 + (i >> 9) * 13 + seed * 101) & 0xff);
 }
 
-static unsigned char *pattern(size_t n, unsigned seed)
+static inline unsigned char *pattern(size_t n, unsigned seed)
 {
     unsigned char *p = malloc(n ? n : 1);
     assert_non_null(p);
@@ -247,7 +247,7 @@ static unsigned char *pattern(size_t n, unsigned seed)
     return p;
 }
 
-static bool is_uring_backend(petal_loop_t *loop)
+static inline bool is_uring_backend(petal_loop_t *loop)
 {
     return strcmp(petal_loop_backend(loop), "uring") == 0;
 }
