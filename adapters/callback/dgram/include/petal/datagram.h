@@ -112,8 +112,10 @@ bool petal_datagram_is_closing(const petal_datagram_transport_t *t);
 
 /* Bytes of datagrams queued and not yet handed to the kernel. */
 size_t petal_datagram_get_write_buffer_size(const petal_datagram_transport_t *t);
-/* Flow-control marks (asyncio's set_write_buffer_limits): high 0 means the
- * default of 64 KiB; low defaults to high / 4. PETAL_EINVAL if low > high. */
+/* Flow-control marks (asyncio's set_write_buffer_limits), in bytes of queued
+ * payload: pause_writing when the size goes above high, resume_writing when
+ * it is back at low or below. high == low == 0 restores the defaults (64 KiB
+ * and 16 KiB). PETAL_EINVAL if low > high. */
 int petal_datagram_set_write_buffer_limits(petal_datagram_transport_t *t, size_t high, size_t low);
 
 /* Local (bound) and peer address; *len is in/out as for getsockname(2).
