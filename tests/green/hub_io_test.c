@@ -391,7 +391,7 @@ static void *raises(void *arg)
 {
     (void)arg;
     raise(SIGUSR2);
-    petal_green_sleep(0.005); /* the dump runs from the loop meanwhile */
+    petal_green_sleep(0.05); /* the dump runs from the loop meanwhile */
     return NULL;
 }
 

@@ -109,6 +109,7 @@ void green_begin_wait(struct petal_green *r, int kind, void *obj);
 int green_park(petal_hub_t *hub, struct petal_green *r);
 void green_cancel_wait(petal_hub_t *hub, struct petal_green *r);
 void green_wake(petal_hub_t *hub, struct petal_green *r, int status);
+void green_wake_later(petal_hub_t *hub, struct petal_green *r, int status);
 void green_push_ready(petal_hub_t *hub, struct petal_green *r);
 void green_ref(struct petal_green *r);
 void green_unref(struct petal_green *r);

@@ -303,8 +303,9 @@ static void finish(struct petal_green *r)
         else petal_future_set_result(r->fut, r->value, NULL);
     }
     struct petal_green *j;
-    while ((j = green_list_pop(&r->joiners))) green_wake(hub, j, 0);
-    if (hub->live == 0 && hub->run_waiting) green_wake(hub, &hub->main_rec, 0);
+    /* queued, not nested: a chain of joiners must not grow the hub's stack */
+    while ((j = green_list_pop(&r->joiners))) green_wake_later(hub, j, 0);
+    if (hub->live == 0 && hub->run_waiting) green_wake_later(hub, &hub->main_rec, 0);
 }
 
 /* After death, back on another stack: give the stack back, drop the hub's
@@ -436,15 +437,22 @@ void green_cancel_wait(petal_hub_t *hub, struct petal_green *r)
     }
 }
 
-void green_wake(petal_hub_t *hub, struct petal_green *r, int status)
+/* Direct: from a loop callback that touches nothing but the hub and
+ * referenced records after the wake, switch straight into r. Otherwise (a
+ * greenlet is running, or the caller goes on using an object r might free)
+ * r goes to the ready list. */
+static void wake(petal_hub_t *hub, struct petal_green *r, int status, bool direct)
 {
     if (r->woken || r->state != PETAL_GREEN_PARKED) return;
     r->woken = true;
     r->status = status;
     disarm(hub, r);
-    if (dispatching(hub) && !hub->closing) switch_in(hub, r);
+    if (direct && dispatching(hub) && !hub->closing) switch_in(hub, r);
     else green_push_ready(hub, r);
 }
+
+void green_wake(petal_hub_t *hub, struct petal_green *r, int status) { wake(hub, r, status, true); }
+void green_wake_later(petal_hub_t *hub, struct petal_green *r, int status) { wake(hub, r, status, false); }
 
 /* Done callback of an awaited future; holds a reference on r. */
 void green_future_cb(petal_future_t *fut, void *arg)

@@ -67,7 +67,7 @@ int petal_green_event_set(petal_green_event *ev)
     /* Waiters that wait again after waking get the new generation: stop there. */
     while ((r = ev->waiters.head) && r->wgen == gen) {
         green_cancel_wait(ev->hub, r);
-        green_wake(ev->hub, r, 0);
+        green_wake_later(ev->hub, r, 0); /* we go on reading ev: no switch from here */
     }
     return 0;
 }
