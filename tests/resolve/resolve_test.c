@@ -444,6 +444,36 @@ static void test_slow_work_does_not_block_timers(void **state)
     assert_int_equal(petal_loop_free(loop), 0);
 }
 
+static int quick_job(void *arg, void **value, petal_dtor *dtor)
+{
+    (void)arg;
+    (void)value;
+    (void)dtor;
+    return 0;
+}
+
+/* Idle workers leave; the next job starts a new one. */
+static void test_idle_workers_exit(void **state)
+{
+    (void)state;
+    petal_loop_t *loop = new_loop();
+    assert_int_equal(petal_executor_set_idle_timeout(loop, 0.0), PETAL_EINVAL);
+    assert_int_equal(petal_executor_set_idle_timeout(loop, 0.0 / 0.0), PETAL_EINVAL);
+    assert_int_equal(petal_executor_set_idle_timeout(loop, 0.05), 0);
+    for (int round = 0; round < 2; round++) {
+        petal_future_t *f[3];
+        for (int i = 0; i < 3; i++) assert_int_equal(petal_run_in_executor(loop, quick_job, NULL, NULL, &f[i]), 0);
+        assert_true(petal_executor_workers(loop) >= 1);
+        for (int i = 0; i < 3; i++) {
+            assert_int_equal(wait_for(loop, f[i]), 0);
+            petal_future_release(f[i]);
+        }
+        for (int i = 0; i < 200 && petal_executor_workers(loop) > 0; i++) usleep(5000);
+        assert_int_equal(petal_executor_workers(loop), 0);
+    }
+    assert_int_equal(petal_loop_free(loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -457,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_many_concurrent_lookups),
         cmocka_unit_test(test_loop_free_with_work_in_flight),
         cmocka_unit_test(test_slow_work_does_not_block_timers),
+        cmocka_unit_test(test_idle_workers_exit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,7 +15,7 @@
 
 #define DEFAULT_WORKERS 4
 #define MAX_WORKERS 64
-#define IDLE_EXIT_S 5
+#define IDLE_EXIT_NS (5 * 1000000000LL)
 
 enum job_state { QUEUED, RUNNING, DONE, DROPPED };
 
@@ -47,6 +47,7 @@ struct pool {
     pthread_cond_t cv;
     struct job *qhead, *qtail;   /* under mu */
     unsigned queued, idle, nthreads, max;  /* under mu */
+    int64_t idle_ns;             /* under mu */
     bool closing;                /* under mu */
     struct worker *workers;      /* list changed by the loop thread only */
     struct job *jobs;            /* loop thread */
@@ -88,7 +89,9 @@ static void *worker_main(void *arg)
         while (!p->qhead && !p->closing) {
             struct timespec until;
             clock_gettime(CLOCK_MONOTONIC, &until);
-            until.tv_sec += IDLE_EXIT_S;
+            int64_t ns = until.tv_nsec + p->idle_ns;
+            until.tv_sec += (time_t)(ns / 1000000000);
+            until.tv_nsec = (long)(ns % 1000000000);
             p->idle++;
             int rc = pthread_cond_timedwait(&p->cv, &p->mu, &until);
             p->idle--;
@@ -209,6 +212,7 @@ static int pool_get(petal_loop_t *loop, struct pool **out)
         if (!(p = calloc(1, sizeof *p))) return PETAL_ENOMEM;
         p->loop = loop;
         p->max = DEFAULT_WORKERS;
+        p->idle_ns = IDLE_EXIT_NS;
         pthread_condattr_t ca;
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -296,22 +300,30 @@ int petal_run_in_executor(petal_loop_t *loop, petal_work_fn fn, void *arg, petal
     j->arg = arg;
     j->arg_dtor = arg_dtor;
 
-    pthread_mutex_lock(&p->mu);
-    bool need = p->queued + 1 > p->idle && p->nthreads < p->max;
-    bool none = p->nthreads == 0;
-    pthread_mutex_unlock(&p->mu);
-    if (need && (rc = spawn(p)) && none) {
-        job_discard(j, fut);
-        return rc;
-    }
+    /* Queue and decide in one critical section: a worker leaving after its
+     * idle wait can then never leave a job behind. */
     pthread_mutex_lock(&p->mu);
     j->state = QUEUED;
     if (p->qtail) p->qtail->qnext = j;
     else p->qhead = j;
     p->qtail = j;
     p->queued++;
+    bool need = p->queued > p->idle && p->nthreads < p->max;
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
+    if (need && (rc = spawn(p))) {
+        pthread_mutex_lock(&p->mu);
+        bool stranded = p->nthreads == 0;   /* then j is the only queued job */
+        if (stranded) {
+            p->qhead = p->qtail = NULL;
+            p->queued = 0;
+        }
+        pthread_mutex_unlock(&p->mu);
+        if (stranded) {
+            job_discard(j, fut);
+            return rc;
+        }
+    }
     *out = fut;
     return 0;
 }
@@ -347,6 +359,19 @@ int petal_executor_set_max_workers(petal_loop_t *loop, unsigned n)
     if (rc) return rc;
     pthread_mutex_lock(&p->mu);
     p->max = n;
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+int petal_executor_set_idle_timeout(petal_loop_t *loop, double seconds)
+{
+    if (!(seconds > 0 && seconds < 1e9)) return PETAL_EINVAL;   /* also NaN */
+    struct pool *p;
+    int rc = pool_get(loop, &p);
+    if (rc) return rc;
+    pthread_mutex_lock(&p->mu);
+    p->idle_ns = (int64_t)(seconds * 1e9);
+    if (p->idle_ns < 1) p->idle_ns = 1;
     pthread_mutex_unlock(&p->mu);
     return 0;
 }

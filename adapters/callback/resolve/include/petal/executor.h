@@ -1,8 +1,8 @@
 /* Blocking work off the loop thread (asyncio's loop.run_in_executor).
  *
  * Each loop has a small pool of worker threads, created lazily (at most
- * petal_executor_max_workers(), 4 unless changed) and exiting after a few
- * seconds without work. Results come back to the loop thread through
+ * petal_executor_max_workers(), 4 unless changed) and exiting after 5 s
+ * without work (petal_executor_set_idle_timeout). Results come back to the loop thread through
  * petal_call_soon_threadsafe and complete a petal future there.
  *
  * petal_loop_close() (and so petal_loop_free()) shuts the pool down: jobs not
@@ -40,9 +40,11 @@ int petal_run_in_executor(petal_loop_t *loop, petal_work_fn fn, void *arg, petal
 /* Upper bound on the loop's worker threads (1..64, default 4). Lowering it
  * does not stop workers that are busy. */
 int petal_executor_set_max_workers(petal_loop_t *loop, unsigned n);
-/* Current bound; 0 and PETAL_EINVAL/ECLOSED handled as for other calls:
- * returns a negative code on a bad loop. */
+/* Current bound, or a negative code (PETAL_EINVAL, PETAL_ECLOSED). */
 int petal_executor_max_workers(petal_loop_t *loop);
+/* How long an idle worker waits for work before it exits (default 5 s;
+ * finite and > 0, else PETAL_EINVAL). Applies from each worker's next wait. */
+int petal_executor_set_idle_timeout(petal_loop_t *loop, double seconds);
 /* Worker threads alive now (for tests and monitoring), or a negative code. */
 int petal_executor_workers(petal_loop_t *loop);
 
