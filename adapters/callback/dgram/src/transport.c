@@ -8,7 +8,6 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "dgram_internal.h"
@@ -28,7 +27,6 @@ struct queued {
 struct registry {
     petal_datagram_transport_t *head;
     unsigned char *rbuf;      /* RECV_BUF bytes, allocated at the first read */
-    petal_loop_t *loop;
 };
 
 struct petal_datagram_transport {
@@ -103,7 +101,6 @@ static int registry_get(petal_loop_t *loop, struct registry **out)
     struct registry *r = petal_loop_get_local(loop, &registry_key);
     if (!r) {
         if (!(r = calloc(1, sizeof *r))) return PETAL_ENOMEM;
-        r->loop = loop;
         int rc = petal_loop_set_local(loop, &registry_key, r, registry_destroy);
         if (rc) {
             free(r);
@@ -131,8 +128,9 @@ static void schedule_lost(petal_datagram_transport_t *t, int err)
     stop_reading(t);
     stop_writing(t);
     drop_queue(t);
-    if (petal_call_soon(t->loop, lost_cb, t) < 0)
-        lost_cb(t->loop, t);   /* out of memory: do not leave it dangling */
+    /* Out of memory for the callback: not called here, where the caller may
+     * still use t; the registry frees the transport at loop close. */
+    (void)petal_call_soon(t->loop, lost_cb, t);
 }
 
 static void maybe_pause(petal_datagram_transport_t *t)
