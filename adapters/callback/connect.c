@@ -1,6 +1,8 @@
-/* create_connection: try each address in order (petal_sock_connect, so
- * io_uring connects as a completion), make a transport of the first that
- * connects, and complete the caller's future with it. */
+/* create_connection: resolve the host off the loop thread (petal/resolve.h;
+ * numeric hosts are answered without a thread), try each address in order
+ * (petal_sock_connect, so io_uring connects as a completion), make a
+ * transport of the first that connects, and complete the caller's future
+ * with it. */
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include "adapters/callback/transport_internal.h"
+#include "petal/resolve.h"
 #include "petal/sock.h"
 
 struct conn {
@@ -21,10 +24,11 @@ struct conn {
     unsigned refs;              /* the out callback + the step in flight */
     bool finished;              /* out is done (result, error or cancelled) */
     petal_future_t *out;
-    petal_future_t *step;       /* the connect in flight */
+    petal_future_t *step;       /* the lookup or connect in flight */
+    petal_future_t *names;      /* the finished lookup: owns list */
     int fd;
     int last_err;
-    struct addrinfo *list;      /* owned (freeaddrinfo) unless one_addr */
+    const struct addrinfo *list;
     const struct addrinfo *cur;
     struct addrinfo one;        /* petal_create_connection_addr's address */
     struct sockaddr_storage one_addr;
@@ -33,7 +37,7 @@ struct conn {
 static void conn_unref(struct conn *c)
 {
     if (--c->refs) return;
-    if (c->list && c->list != &c->one) freeaddrinfo(c->list);
+    if (c->names) petal_future_release(c->names);
     petal_future_release(c->out);
     free(c);
 }
@@ -184,6 +188,24 @@ int petal_create_unix_connection(petal_loop_t *loop, const petal_protocol_t *pro
     return petal_create_connection_addr(loop, proto, user, (struct sockaddr *)&a, sizeof a, out);
 }
 
+static void on_resolved(petal_future_t *fut, void *arg)
+{
+    struct conn *c = arg;
+    c->step = NULL;
+    c->names = fut;    /* keeps the list alive until the end */
+    if (!c->finished) {
+        const struct addrinfo *list;
+        int rc = petal_getaddrinfo_result(fut, &list);
+        if (rc) {
+            finish(c, rc, NULL);
+        } else {
+            c->list = c->cur = list;
+            try_next(c);
+        }
+    }
+    conn_unref(c);
+}
+
 int petal_create_connection(petal_loop_t *loop, const petal_protocol_t *proto, void *user, const char *host,
                             int port, petal_future_t **out)
 {
@@ -193,18 +215,23 @@ int petal_create_connection(petal_loop_t *loop, const petal_protocol_t *proto, v
     }
     char service[8];
     snprintf(service, sizeof service, "%d", port);
-    struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM };
-    struct addrinfo *list;
-    if (getaddrinfo(host, service, &hints, &list) != 0) {
-        if (out) *out = NULL;
-        return PETAL_EINVAL;    /* host names: see petal/resolve.h (not wired in yet) */
-    }
+    struct addrinfo hints = { .ai_flags = AI_NUMERICSERV, .ai_socktype = SOCK_STREAM };
     struct conn *c;
     int rc = conn_new(loop, proto, user, out, &c);
+    if (rc) return rc;
+    petal_future_t *f;
+    if ((rc = petal_getaddrinfo(loop, host, service, &hints, &f)) == 0 &&
+        (rc = petal_future_add_done_callback(f, on_resolved, c))) {
+        petal_future_cancel(f);
+        petal_future_release(f);
+    }
     if (rc) {
-        freeaddrinfo(list);
+        petal_future_remove_done_callback(c->out, on_out_done, c);
+        conn_unref(c);
         return rc;
     }
-    c->list = list;
-    return conn_start(c, out);
+    c->step = f;
+    c->refs++;
+    *out = petal_future_retain(c->out);
+    return 0;
 }

@@ -79,13 +79,26 @@ static void on_recv(petal_future_t *fut, void *arg)
     transport_unref(t);
 }
 
+/* Cancels an operation of ours. If its callback is not scheduled yet it is
+ * dropped here (nothing then waits for another loop iteration); otherwise
+ * the callback runs, sees the transport closing and drops it. */
+static void cancel_op(petal_transport_t *t, petal_future_t *f, petal_future_cb cb)
+{
+    bool mine = petal_future_remove_done_callback(f, cb, t) == 0;
+    petal_future_cancel(f);
+    if (mine) {
+        petal_future_release(f);
+        t->refs--;    /* never the last: connection_lost has not run */
+    }
+}
+
 void native_stop_reading(petal_transport_t *t)
 {
     /* Only close and abort stop a receive in flight (pause keeps it). */
     if (!t->rfut) return;
     petal_future_t *f = t->rfut;
     t->rfut = NULL;
-    petal_future_cancel(f);    /* on_recv still runs, drops it and the reference */
+    cancel_op(t, f, on_recv);
 }
 
 /* Sends the whole buffer as one operation (petal_sock_send copies it). */
@@ -155,7 +168,7 @@ void native_stop_all(petal_transport_t *t)
     if (t->wfut) {
         petal_future_t *f = t->wfut;
         t->wfut = NULL;
-        petal_future_cancel(f);
+        cancel_op(t, f, on_send);
     }
     t->inflight = 0;
 }

@@ -174,7 +174,15 @@ int petal_server_close(petal_server_t *s)
         if (l->afut) {
             petal_future_t *f = l->afut;
             l->afut = NULL;
-            petal_future_cancel(f);    /* on_accept drops its reference */
+            /* Callback not yet scheduled: drop it here, so nothing waits
+             * for a loop iteration that may never come. Else on_accept
+             * drops it. */
+            bool mine = petal_future_remove_done_callback(f, on_accept, l) == 0;
+            petal_future_cancel(f);
+            if (mine) {
+                petal_future_release(f);
+                s->refs--;
+            }
         }
         petal_fd_closing(s->loop, l->fd);
         close(l->fd);

@@ -34,6 +34,7 @@
 
 #include "petal/future.h"
 #include "petal/loop.h"
+#include "petal/resolve.h"    /* one header for the callback adapter */
 
 #ifdef __cplusplus
 extern "C" {
