@@ -31,7 +31,7 @@ static void print_wait(FILE *out, const struct petal_green *r)
     case W_SEND: fprintf(out, "wait=send(fd=%d)", r->wfd); break;
     case W_ACCEPT: fprintf(out, "wait=accept(fd=%d)", r->wfd); break;
     case W_CONNECT: fprintf(out, "wait=connect(fd=%d)", r->wfd); break;
-    case W_JOIN: fprintf(out, "wait=join(green %" PRIu64 ")", ((const struct petal_green *)r->wobj)->id); break;
+    case W_JOIN: fprintf(out, "wait=join(green %" PRIu32 ")", ((const struct petal_green *)r->wobj)->id); break;
     case W_EVENT: fprintf(out, "wait=event(%p)", r->wobj); break;
     case W_QGET: fprintf(out, "wait=queue-get(%p)", r->wobj); break;
     case W_QPUT: fprintf(out, "wait=queue-put(%p)", r->wobj); break;
@@ -43,7 +43,7 @@ static void print_wait(FILE *out, const struct petal_green *r)
 
 static void dump_one(FILE *out, petal_hub_t *hub, const struct petal_green *r)
 {
-    fprintf(out, "green %" PRIu64 " \"%s\" %s ", r->id, r->name, state_name(r->state));
+    fprintf(out, "green %" PRIu32 " \"%s\" %s ", r->id, r->name, state_name(r->state));
     print_wait(out, r);
     if (r->deadline >= 0 && r->state == PETAL_GREEN_PARKED && !r->woken)
         fprintf(out, " deadline=%+.6fs%s", (double)(r->deadline - green_now(hub)) / 1e9,

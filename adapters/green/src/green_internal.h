@@ -33,29 +33,15 @@ struct green_list {
 
 struct petal_green {
     petal_hub_t *hub;
-    petal_greenlet *co;        /* made when it first runs */
-    petal_greenlet *resumer;   /* whoever switched it in last: parking goes back there */
+    petal_greenlet *co;        /* made when it first runs; its parent is whoever
+                                * switched it in last: parking goes back there */
     petal_green_fn fn;
     void *arg;
     const char *name;
-    uint64_t id;
-    size_t stack_size;
-    int refs;
-    uint8_t state;             /* enum petal_green_state */
-    uint8_t wait;              /* enum green_wait */
-    uint8_t mode;              /* enum petal_stack_mode */
-    bool is_main;
-    bool woken;                /* its wait is over; a resume is on its way */
-    bool killing;              /* being killed: blocking calls fail at once */
-    bool returned, exited;     /* how it ended */
-    bool in_ready, in_dl;
-    bool dl_scope;             /* the armed deadline is a Timeout scope's */
-    int status;                /* what the current wait returns */
-    int err;                   /* outcome */
-    int wfd;                   /* fd of an fd / socket wait */
-    uint32_t wgen;             /* Event generation at wait start */
-    void *value;               /* return value */
-    void *xfer;                /* queue item handed over */
+    union {
+        void *value;           /* return value, once returned */
+        void *xfer;            /* queue item handed over, while in a queue wait */
+    };
     void *wobj;                /* object waited on */
     petal_future_t *opfut;     /* owned: the socket operation / awaited future */
     void *bounce;              /* owned: heap buffer for recv on a shared stack */
@@ -65,11 +51,30 @@ struct petal_green {
     petal_handle_t timer;      /* loop timer when the deadline is not in the hub's FIFO */
     petal_future_t *fut;       /* completion future, made on demand */
     struct petal_green *live_prev, *live_next;
-    struct petal_green *ready_next;
-    struct petal_green *wprev, *wnext;
-    struct green_list *wlist;  /* the waiters list it is linked into */
-    struct petal_green *dprev, *dnext;
+    struct petal_green *ready_next; /* also the slab's free list */
+    /* One pair of links: the hub's deadline FIFO, or a waiters list (wlist
+     * set; the deadline then uses a loop timer). */
+    struct petal_green *prev, *next;
+    struct green_list *wlist;
     struct green_list joiners;
+    uint32_t id;
+    uint32_t stack_size;
+    int32_t refs;
+    int32_t status;            /* what the current wait returns */
+    int32_t err;               /* outcome */
+    union {
+        int32_t wfd;           /* fd of an fd / socket wait */
+        uint32_t wgen;         /* Event generation at wait start */
+    };
+    uint8_t state;             /* enum petal_green_state */
+    uint8_t wait;              /* enum green_wait */
+    uint8_t mode;              /* enum petal_stack_mode */
+    bool is_main : 1;
+    bool woken : 1;            /* its wait is over; a resume is on its way */
+    bool killing : 1;          /* being killed: blocking calls fail at once */
+    bool returned : 1, exited : 1;
+    bool in_ready : 1, in_dl : 1;
+    bool dl_scope : 1;         /* the armed deadline is a Timeout scope's */
 };
 
 struct petal_hub {
@@ -91,9 +96,13 @@ struct petal_hub {
     int64_t dl_timer_at;
     struct petal_green *live_head;
     size_t live, parked, nrec;
-    uint64_t spawned, finished, switches, next_id;
+    uint64_t spawned, finished, switches;
+    uint32_t next_id;
     struct petal_green **fd_read, **fd_write;
     size_t fd_cap;
+    void *slabs;               /* record chunks (not under ASan) */
+    char *slab_next, *slab_end;
+    struct petal_green *free_recs;
     int dump_signum;
     FILE *dump_out;
 };
