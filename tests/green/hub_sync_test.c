@@ -300,6 +300,97 @@ static void test_timeout_scope_in_a_greenlet(void **state)
     petal_green_release(g);
 }
 
+
+/* ---- kill cancels every kind of wait ------------------------------------ */
+
+static petal_green_t *target;
+
+static void *wait_event_t(void *arg) { (void)arg; return (void *)(intptr_t)petal_green_event_wait(ev, 50); }
+static void *wait_get_t(void *arg)
+{
+    (void)arg;
+    void *item;
+    return (void *)(intptr_t)petal_green_queue_get(q, &item, 50);
+}
+static void *wait_put_t(void *arg) { return (void *)(intptr_t)petal_green_queue_put(q, arg, 50); }
+static void *wait_sem_t(void *arg) { (void)arg; return (void *)(intptr_t)petal_green_sem_acquire(sem, -1); }
+static void *wait_join_t(void *arg) { (void)arg; return (void *)(intptr_t)petal_green_join(target, 50); }
+static void *wait_long(void *arg) { (void)arg; return (void *)(intptr_t)petal_green_sleep(50); }
+
+static void test_kill_cancels_every_kind_of_wait(void **state)
+{
+    (void)state;
+    petal_green_queue *full;
+    assert_int_equal(petal_green_event_new(hub, &ev), 0);
+    assert_int_equal(petal_green_queue_new(hub, 0, &q), 0);
+    assert_int_equal(petal_green_queue_new(hub, 1, &full), 0);
+    assert_int_equal(petal_green_queue_put(full, (void *)1, 0), 0);
+    assert_int_equal(petal_green_sem_new(hub, 0, 0, &sem), 0);
+    assert_int_equal(petal_green_spawn(hub, wait_long, NULL, NULL, &target), 0);
+    petal_green_t *g[5];
+    petal_green_queue *qs = q;
+    assert_int_equal(petal_green_spawn(hub, wait_event_t, NULL, NULL, &g[0]), 0);
+    assert_int_equal(petal_green_spawn(hub, wait_get_t, NULL, NULL, &g[1]), 0);
+    assert_int_equal(petal_green_spawn(hub, wait_sem_t, NULL, NULL, &g[2]), 0);
+    assert_int_equal(petal_green_spawn(hub, wait_join_t, NULL, NULL, &g[3]), 0);
+    assert_int_equal(petal_green_sleep(0.002), 0);
+    q = full; /* the putter blocks on the full queue */
+    assert_int_equal(petal_green_spawn(hub, wait_put_t, (void *)2, NULL, &g[4]), 0);
+    assert_int_equal(petal_green_sleep(0.002), 0);
+    petal_green_stats st;
+    petal_green_hub_stats(hub, &st);
+    assert_int_equal(st.parked, 6);
+    /* every object is waited on: none can be freed */
+    assert_int_equal(petal_green_event_free(ev), PETAL_EBUSY);
+    assert_int_equal(petal_green_queue_free(qs), PETAL_EBUSY);
+    assert_int_equal(petal_green_queue_free(full), PETAL_EBUSY);
+    assert_int_equal(petal_green_sem_free(sem), PETAL_EBUSY);
+    assert_int_equal(petal_green_killall(g, 5), 0);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(petal_green_result(g[i], NULL), PETAL_EKILLED);
+        petal_green_release(g[i]);
+    }
+    /* the waiter lists are empty again, and the deadlines are gone */
+    assert_int_equal(petal_green_event_free(ev), 0);
+    assert_int_equal(petal_green_queue_free(qs), 0);
+    assert_int_equal(petal_green_queue_free(full), 0);
+    assert_int_equal(petal_green_sem_free(sem), 0);
+    assert_int_equal(petal_green_kill(target), 0);
+    petal_green_release(target);
+    double t0 = petal_time(loop);
+    assert_int_equal(petal_green_run(hub), 0);
+    assert_true(petal_time(loop) - t0 < 10);
+}
+
+/* A semaphore release racing a timeout: the slot is handed over exactly once. */
+static void *acquire_briefly(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)petal_green_sem_acquire(sem, 0.005);
+}
+
+static void test_timed_out_waiter_does_not_keep_a_slot(void **state)
+{
+    (void)state;
+    assert_int_equal(petal_green_sem_new(hub, 0, 0, &sem), 0);
+    petal_green_t *a, *b;
+    assert_int_equal(petal_green_spawn(hub, acquire_briefly, NULL, NULL, &a), 0);
+    assert_int_equal(petal_green_join(a, -1), 0);
+    void *v;
+    petal_green_result(a, &v);
+    assert_int_equal((int)(intptr_t)v, PETAL_ETIMEDOUT);
+    assert_int_equal(petal_green_sem_release(sem), 0); /* nobody waits: the value goes up */
+    assert_int_equal(petal_green_sem_value(sem), 1);
+    assert_int_equal(petal_green_spawn(hub, acquire_briefly, NULL, NULL, &b), 0);
+    assert_int_equal(petal_green_join(b, -1), 0);
+    petal_green_result(b, &v);
+    assert_int_equal((int)(intptr_t)v, 0);
+    assert_int_equal(petal_green_sem_value(sem), 0);
+    assert_int_equal(petal_green_sem_free(sem), 0);
+    petal_green_release(a);
+    petal_green_release(b);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 #define TS(f) cmocka_unit_test_setup_teardown(f, setup_shared, teardown)
 
@@ -320,6 +411,9 @@ int main(void)
         T(test_timeout_scope_fails_blocking_calls),
         T(test_timeout_scopes_nest),
         T(test_timeout_scope_in_a_greenlet),
+        T(test_kill_cancels_every_kind_of_wait),
+        TS(test_kill_cancels_every_kind_of_wait),
+        T(test_timed_out_waiter_does_not_keep_a_slot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

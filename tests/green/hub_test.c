@@ -497,6 +497,135 @@ static void test_strerror(void **state)
     assert_string_equal(petal_green_strerror(PETAL_ETIMEDOUT), petal_strerror(PETAL_ETIMEDOUT));
 }
 
+
+/* ---- more lifecycle ------------------------------------------------------ */
+
+static int exit_hook_ran;
+
+static void exit_hook(void *arg)
+{
+    (void)arg;
+    exit_hook_ran++;
+}
+
+static void *exits_after_hook(void *arg)
+{
+    (void)arg;
+    petal_greenlet_cleanup_push(exit_hook, NULL);
+    petal_green_exit(-EPIPE);
+    return NULL;
+}
+
+static void test_exit_runs_cleanup_hooks(void **state)
+{
+    (void)state;
+    exit_hook_ran = 0;
+    petal_green_t *g;
+    assert_int_equal(petal_green_spawn(hub, exits_after_hook, NULL, NULL, &g), 0);
+    assert_int_equal(petal_green_join(g, -1), 0);
+    assert_int_equal(exit_hook_ran, 1);
+    assert_int_equal(petal_green_result(g, NULL), -EPIPE);
+    petal_green_release(g);
+}
+
+static void *child(void *arg)
+{
+    mark((char)(intptr_t)arg);
+    return NULL;
+}
+
+static void *parent_spawns(void *arg)
+{
+    (void)arg;
+    petal_green_t *c;
+    assert_int_equal(petal_green_spawn(hub, child, (void *)'c', NULL, &c), 0);
+    mark('p'); /* the child waits for the next iteration */
+    assert_int_equal(petal_green_join(c, -1), 0);
+    mark('j');
+    petal_green_release(c);
+    assert_int_equal(petal_green_hub_free(hub), PETAL_EBUSY); /* only main frees the hub */
+    return NULL;
+}
+
+static void spawn_cb(petal_loop_t *l, void *arg)
+{
+    (void)l;
+    (void)arg;
+    assert_int_equal(petal_green_spawn(hub, child, (void *)'k', NULL, NULL), 0);
+}
+
+static void test_spawn_from_greenlets_and_callbacks(void **state)
+{
+    (void)state;
+    reset_trace();
+    petal_green_spawn(hub, parent_spawns, NULL, NULL, NULL);
+    petal_call_soon(loop, spawn_cb, NULL);
+    assert_int_equal(petal_green_run(hub), 0);
+    assert_string_equal(trace, "pckj"); /* c and k start together on the next iteration */
+}
+
+static void *waits_forever_on(void *arg)
+{
+    return (void *)(intptr_t)petal_green_sleep(1000 + (double)(intptr_t)arg);
+}
+
+static void test_stats_count_parked_and_switches(void **state)
+{
+    (void)state;
+    petal_green_t *g[3];
+    for (int i = 0; i < 3; i++) assert_int_equal(petal_green_spawn(hub, waits_forever_on, (void *)(intptr_t)i, NULL, &g[i]), 0);
+    assert_int_equal(petal_green_sleep(0.001), 0);
+    petal_green_stats st;
+    petal_green_hub_stats(hub, &st);
+    assert_int_equal(st.live, 3);
+    assert_int_equal(st.parked, 3);
+    assert_true(st.switches >= 4); /* three starts and main's wake */
+    assert_int_equal(petal_green_killall(g, 3), 0);
+    petal_green_hub_stats(hub, &st);
+    assert_int_equal(st.live, 0);
+    assert_int_equal(st.parked, 0);
+    assert_int_equal(st.finished, 3);
+    for (int i = 0; i < 3; i++) petal_green_release(g[i]);
+    petal_green_hub_stats(NULL, &st);
+    assert_int_equal(st.live, 0);
+}
+
+static void *spawns_per_stack_mode(void *arg)
+{
+    (void)arg;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    petal_green_dump(m);
+    fclose(m);
+    return text;
+}
+
+static void test_stack_mode_per_hub_and_per_spawn(void **state)
+{
+    (void)state;
+    petal_green_opts shared = {.stack_mode = PETAL_GREEN_STACK_SHARED, .name = "sh"};
+    petal_green_opts ded = {.stack_mode = PETAL_GREEN_STACK_DEDICATED, .name = "de", .stack_size = 128 * 1024};
+    petal_green_t *a, *b;
+    assert_int_equal(petal_green_spawn(hub, spawns_per_stack_mode, NULL, &shared, &a), 0);
+    assert_int_equal(petal_green_spawn(hub, spawns_per_stack_mode, NULL, &ded, &b), 0);
+    assert_int_equal(petal_green_joinall((petal_green_t *[]){a, b}, 2, -1), 2);
+    char *ta, *tb;
+    petal_green_result(a, (void **)&ta);
+    petal_green_result(b, (void **)&tb);
+#if defined(__SANITIZE_ADDRESS__)
+    assert_non_null(strstr(ta, "\"sh\" running wait=none stack=dedicated")); /* ASan: coro gives a dedicated stack */
+#else
+    assert_non_null(strstr(ta, "\"sh\" running wait=none stack=shared"));
+#endif
+    assert_non_null(strstr(ta, "\"de\" pending wait=none stack=dedicated"));
+    assert_non_null(strstr(tb, "\"de\" running wait=none stack=dedicated"));
+    free(ta);
+    free(tb);
+    petal_green_release(a);
+    petal_green_release(b);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 #define TS(f) cmocka_unit_test_setup_teardown(f, setup_shared, teardown)
 
@@ -532,6 +661,12 @@ int main(void)
         T(test_main_runs_the_loop_itself),
         T(test_loop_stop_while_main_waits),
         T(test_strerror),
+        T(test_exit_runs_cleanup_hooks),
+        T(test_spawn_from_greenlets_and_callbacks),
+        TS(test_spawn_from_greenlets_and_callbacks),
+        T(test_stats_count_parked_and_switches),
+        T(test_stack_mode_per_hub_and_per_spawn),
+        TS(test_stack_mode_per_hub_and_per_spawn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -766,7 +766,8 @@ int petal_green_joinall(petal_green_t *const *gs, size_t n, double timeout_s)
 {
     if ((!gs && n) || isnan(timeout_s) || n > INT32_MAX) return PETAL_EINVAL;
     petal_hub_t *hub = tl_hub;
-    double end = timeout_s > 0 && hub ? petal_time(hub->loop) + timeout_s : 0;
+    if (!hub) return PETAL_ENOHUB;
+    double end = timeout_s > 0 ? petal_time(hub->loop) + timeout_s : 0;
     for (size_t i = 0; i < n; i++) {
         if (!gs[i] || gs[i]->state == PETAL_GREEN_DEAD) continue;
         double left = timeout_s < 0 ? -1 : timeout_s == 0 ? 0 : end - petal_time(hub->loop);
