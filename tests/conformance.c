@@ -1659,6 +1659,98 @@ static void test_sock_ops_end_on_fd_closing(void **state)
     close(p[1]);
 }
 
+/* Makes a socket pair whose one end gets the number `num` (just freed). */
+static int reuse_number(int num, int b[2])
+{
+    pipe_pair(b);    /* lowest free numbers: the same ones */
+    assert_int_equal(b[0] == num || b[1] == num, 1);
+    return b[0] == num ? b[1] : b[0];    /* the peer */
+}
+
+static petal_future_t *reused_f;
+static char reused_buf[4];
+
+/* Runs while the old socket's readiness is queued in this iteration: swaps
+ * the file behind the number and receives on it. */
+static void close_and_reuse_cb(petal_loop_t *loop, void *arg)
+{
+    int *a = arg, b[2];
+    close(a[0]);
+    close(a[1]);
+    a[1] = reuse_number(a[0], b);    /* a[0] now names the new socket */
+    assert_int_equal(petal_sock_recv(loop, a[0], reused_buf, sizeof reused_buf, &reused_f), 0);
+}
+
+/* After its receives finished a socket may be closed without
+ * petal_fd_closing() (nothing waits on it). A receive on a new socket that
+ * got its number must still complete when data arrives, whatever the loop
+ * kept registered for the old one, and nothing is reported: whether the
+ * receive comes after a quiet poll or while the old socket's readiness is
+ * queued. Such an fd counts as unwatched for the user. */
+static void test_sock_recv_on_reused_number(void **state)
+{
+    (void)state;
+    int a[2], b[2];
+    char buf[4];
+    petal_future_t *f;
+    hook_calls = 0;
+    petal_loop_set_error_hook(L, error_hook, NULL);
+    for (int round = 0; round < 2; round++) {
+        pipe_pair(a);
+        assert_int_equal(petal_sock_recv(L, a[0], buf, sizeof buf, &f), 0);
+        petal_call_later(L, 0.002, write_byte_later_cb, (void *)(intptr_t)a[1]);
+        arm_guard(10.0);
+        assert_int_equal(petal_loop_run_until_complete(L, f), 0);
+        petal_cancel(L, guard);
+        assert_int_equal(petal_sock_result(f), 1);
+        petal_future_release(f);
+        if (round == 0) {
+            assert_int_equal(petal_fd_closing(L, a[0]), PETAL_ENOENT);
+            assert_int_equal(petal_remove_reader(L, a[0]), PETAL_ENOENT);
+            assert_int_equal(petal_sock_recv(L, a[0], buf, sizeof buf, &f), 0);
+            petal_call_later(L, 0.002, write_byte_later_cb, (void *)(intptr_t)a[1]);
+            arm_guard(10.0);
+            assert_int_equal(petal_loop_run_until_complete(L, f), 0);
+            petal_cancel(L, guard);
+            petal_future_release(f);
+            petal_call_later(L, 0.005, stop_cb, NULL);
+            run_guarded();    /* polls that find nothing to read */
+            int num = a[0];
+            close(a[0]);
+            close(a[1]);
+            int peer = reuse_number(num, b);
+            assert_int_equal(petal_sock_recv(L, num, buf, sizeof buf, &f), 0);
+            petal_call_later(L, 0.002, write_byte_later_cb, (void *)(intptr_t)peer);
+            arm_guard(10.0);
+            assert_int_equal(petal_loop_run_until_complete(L, f), 0);
+            assert_false(guard_fired);
+            petal_cancel(L, guard);
+            assert_int_equal(petal_sock_result(f), 1);
+            petal_future_release(f);
+            close(b[0]);
+            close(b[1]);
+        } else {
+            /* Data for the old socket: its readiness is queued when the
+             * callback below swaps the file and receives on the number. */
+            assert_int_equal(write(a[1], "old", 3), 3);
+            petal_call_soon(L, close_and_reuse_cb, a);
+            assert_int_equal(petal_loop_run_once(L), 0);
+            f = reused_f;
+            petal_call_later(L, 0.002, write_byte_later_cb, (void *)(intptr_t)a[1]);
+            arm_guard(10.0);
+            assert_int_equal(petal_loop_run_until_complete(L, f), 0);
+            assert_false(guard_fired);
+            petal_cancel(L, guard);
+            assert_int_equal(petal_sock_result(f), 1);
+            assert_int_equal(reused_buf[0], 'z');
+            petal_future_release(f);
+            close(a[0]);
+            close(a[1]);
+        }
+    }
+    assert_int_equal(hook_calls, 0);
+}
+
 static void test_sock_and_user_watch_do_not_mix(void **state)
 {
     (void)state;
@@ -1770,6 +1862,7 @@ int main(void)
         T(test_sock_connect_refused),
         T(test_sock_cancel_takes_nothing),
         T(test_sock_ops_end_on_fd_closing),
+        T(test_sock_recv_on_reused_number),
         T(test_sock_and_user_watch_do_not_mix),
         T(test_sock_bad_input),
         T(test_embed_in_another_loop),

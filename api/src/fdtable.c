@@ -5,7 +5,11 @@
  * Each entry remembers the identity (st_dev, st_ino) of the file it watches.
  * When an fd is closed without petal_fd_closing() and its number is reused,
  * the next add_* on that number notices the new identity, drops the stale
- * watch, reports it through the error hook, and watches the new file. */
+ * watch, reports it through the error hook, and watches the new file.
+ *
+ * An idle socket watch (sock.c: armed, no operation waiting) is not a watch
+ * as far as users can tell: a user reader takes its place, remove_reader and
+ * petal_fd_closing() do not count it, and dropping it is never reported. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,6 +32,18 @@ int fds_reserve(petal_loop_t *loop, int fd)
 struct fd_entry *fds_entry(petal_loop_t *loop, int fd)
 {
     return fd >= 0 && fd < loop->fds_cap ? &loop->fds[fd] : NULL;
+}
+
+/* Something waits on fd: a user watch, a socket operation, or a socket
+ * watch that serves one. Not an idle socket watch. */
+static bool live(const struct fd_entry *e)
+{
+    return (e->reader && !e->idle_reader) || e->writer || e->rq || e->wq;
+}
+
+static bool any(const struct fd_entry *e)
+{
+    return e->reader || e->writer || e->rq || e->wq;
 }
 
 static unsigned wanted(const struct fd_entry *e)
@@ -79,6 +95,15 @@ static void fd_end(petal_loop_t *loop, int fd, struct fd_entry *e, int status)
     memset(e, 0, sizeof *e);
 }
 
+void fds_drop_stale(petal_loop_t *loop, int fd)
+{
+    struct fd_entry *e = fds_entry(loop, fd);
+    if (!e || (!any(e) && !e->state)) return;
+    if (live(e))
+        petal_core_report(loop, PETAL_EBADF, fd, "fd was closed while watched and its number reused; stale watch dropped");
+    fd_end(loop, fd, e, 0);
+}
+
 int fds_watch(petal_loop_t *loop, int fd, petal_io_cb cb, void *arg, bool write, enum watch_owner owner)
 {
     int rc = loop_check(loop);
@@ -93,9 +118,12 @@ int fds_watch(petal_loop_t *loop, int fd, petal_io_cb cb, void *arg, bool write,
     if ((rc = fds_reserve(loop, fd))) return rc;
     struct fd_entry *e = &loop->fds[fd];
     if (e->internal && owner != OWNER_INTERNAL) return PETAL_EINTERNALFD;
-    if ((e->reader || e->writer || e->rq || e->wq) && (e->dev != st.st_dev || e->ino != st.st_ino)) {
-        petal_core_report(loop, PETAL_EBADF, fd, "fd was closed while watched and its number reused; stale watch dropped");
-        fd_end(loop, fd, e, 0);
+    if (any(e) && (e->dev != st.st_dev || e->ino != st.st_ino)) fds_drop_stale(loop, fd);
+    if (owner == OWNER_USER && !write && e->idle_reader) {
+        /* The user's reader replaces the idle socket watch: same interest,
+         * so the backend is not even told. */
+        drop_watch(loop, &e->reader, fd, 0);
+        e->sock_reader = e->idle_reader = false;
     }
     bool *sock_owned = write ? &e->sock_writer : &e->sock_reader;
     petal_handle_t *slot_of = write ? &e->writer : &e->reader;
@@ -133,11 +161,11 @@ int fds_unwatch(petal_loop_t *loop, int fd, bool write, enum watch_owner owner)
     petal_handle_t *h = write ? &e->writer : &e->reader;
     /* Socket operations own this side, with or without a watch (io_uring). */
     if (owner == OWNER_USER && (write ? e->wq : e->rq)) return PETAL_EBUSY;
-    if (!*h) return PETAL_ENOENT;
+    if (!*h || (owner == OWNER_USER && !write && e->idle_reader)) return PETAL_ENOENT;
     if ((write ? e->sock_writer : e->sock_reader) != (owner == OWNER_SOCK)) return PETAL_EBUSY;
     drop_watch(loop, h, fd, 0);
     if (write) e->sock_writer = false;
-    else e->sock_reader = false;
+    else e->sock_reader = e->idle_reader = false;
     rc = apply(loop, fd, e);
     if (rc) {
         /* The native loop refused to change interest: forget the fd whole
@@ -174,8 +202,12 @@ int petal_fd_closing(petal_loop_t *loop, int fd)
     if (rc) return rc;
     if (fd < 0) return PETAL_EBADF;
     struct fd_entry *e = fds_entry(loop, fd);
-    if (!e || (!e->reader && !e->writer && !e->rq && !e->wq)) return PETAL_ENOENT;
-    if (e->internal) return PETAL_EINTERNALFD;
+    if (e && e->internal) return PETAL_EINTERNALFD;
+    if (!e || !live(e)) {
+        /* An idle socket watch must not outlive the file either. */
+        if (e && any(e)) fd_end(loop, fd, e, 0);
+        return PETAL_ENOENT;
+    }
     fd_end(loop, fd, e, PETAL_ECANCELED);
     return 0;
 }
@@ -197,15 +229,15 @@ void petal_core_io(petal_loop_t *loop, int fd, unsigned events)
 void petal_core_io_error(petal_loop_t *loop, int fd, int err)
 {
     struct fd_entry *e = fds_entry(loop, fd);
-    if (!e || (!e->reader && !e->writer && !e->rq && !e->wq)) return;
-    petal_core_report(loop, err, fd, "native loop reported an error on a watched fd; watch dropped");
+    if (!e || !any(e)) return;
+    if (live(e)) petal_core_report(loop, err, fd, "native loop reported an error on a watched fd; watch dropped");
     fd_end(loop, fd, e, err);
 }
 
 int petal_core_fd_check(petal_loop_t *loop, int fd)
 {
     struct fd_entry *e = fds_entry(loop, fd);
-    if (!e || (!e->reader && !e->writer && !e->rq && !e->wq)) return 0;
+    if (!e || !any(e)) return 0;
     struct stat st;
     if (fstat(fd, &st) == 0 && st.st_dev == e->dev && st.st_ino == e->ino) return 0;
     petal_core_io_error(loop, fd, PETAL_EBADF);

@@ -139,6 +139,7 @@ void petal_core_tick(petal_loop_t *loop)
 {
     if (loop->closed || loop->ticking) return;
     loop->ticking = true;
+    loop->iter++;
     wake_drain(loop);
     if (loop->done_head) sock_deliver(loop);
     if (loop->heap_len) timers_expire(loop, petal_now_ns());

@@ -51,6 +51,10 @@ struct fd_entry {
     unsigned events;  /* interest registered with the backend */
     bool internal;    /* used by the loop itself */
     bool sock_reader, sock_writer;  /* the watch serves socket operations */
+    /* Receive side: the socket watch stays armed with no operation queued
+     * (sock.c, "idle watch"); idle_iter is the iteration that left it idle. */
+    bool idle_reader;
+    uint64_t idle_iter;
     petal_sock_op_t *rq, *wq;       /* socket operations: receive and send side, FIFO */
     dev_t dev;        /* identity of the open file, to notice a reused number */
     ino_t ino;
@@ -68,6 +72,7 @@ struct petal_loop {
     bool hosted, running, stopping, closed;
     bool ticking;                  /* inside petal_core_tick (a host may drive it) */
     bool no_wait;                  /* petal_loop_run_ready: never block */
+    uint64_t iter;                 /* petal_core_tick calls so far (one per poll) */
     int embed_fd;                  /* epoll fd mirroring every watched fd, or -1 */
     unsigned refs;                 /* 1 for the loop + 1 per live future */
 
@@ -150,6 +155,9 @@ int fds_watch(petal_loop_t *loop, int fd, petal_io_cb cb, void *arg, bool write,
 int fds_unwatch(petal_loop_t *loop, int fd, bool write, enum watch_owner owner);
 struct fd_entry *fds_entry(petal_loop_t *loop, int fd);   /* NULL if never seen */
 int fds_reserve(petal_loop_t *loop, int fd);
+/* fd no longer names the file its entry was made for: end everything on it
+ * (reported through the error hook unless only an idle socket watch was left). */
+void fds_drop_stale(petal_loop_t *loop, int fd);
 
 /* sock.c */
 void sock_fail_all(petal_loop_t *loop, struct fd_entry *e, int err);

@@ -8,11 +8,32 @@
  *
  * Either way a finished operation goes on the loop's completion list, and
  * its future completes at the start of the next iteration's callbacks, never
- * inside the call that started it: the same moment on every backend. */
+ * inside the call that started it: the same moment on every backend.
+ *
+ * Idle watch. A connection receives again and again; dropping its watch
+ * each time the receive queue empties and adding it back for the next
+ * receive cost an epoll_ctl pair, an fstat and a failed recv per receive.
+ * So on owned loops the receive-side watch stays armed ("idle") when its
+ * queue empties, and ends
+ * - the first time it fires with nothing queued (so a connection nobody
+ *   reads costs one wakeup, not one per iteration: level-triggered), or
+ * - when the user watches the fd, calls petal_fd_closing(), or the loop
+ *   closes.
+ * The fd may have been closed (petal_fd_closing() is only required while
+ * something waits) and its number reused while idle, and epoll forgets a
+ * closed file by itself, so before an operation relies on the idle watch
+ * the file's identity (st_dev, st_ino) is checked once; a mismatch drops
+ * the old registration silently and the fd is watched afresh. A receive
+ * that arrives after a poll which found nothing to read waits for the next
+ * poll instead of trying at once (the identity check stands in for that
+ * attempt's EBADF). Not on hosted loops (an idle watch would keep the
+ * host's loop running) nor where a readiness request pins the file
+ * (io_uring: a closed socket would stay open). */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "loop_internal.h"
@@ -124,21 +145,96 @@ static bool attempt(petal_sock_op_t *op, ssize_t *result)
     }
 }
 
+static bool may_idle(const petal_loop_t *loop)
+{
+    return !loop->hosted && !loop->backend->readiness_pins_fd;
+}
+
+/* fd still names the file its entry was made for. */
+static bool same_file(const struct fd_entry *e, int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && st.st_dev == e->dev && st.st_ino == e->ino;
+}
+
 /* Readiness: serve one side's queue in order until an operation would block;
- * stop watching when the queue is empty. */
+ * when the queue is empty, stop watching, or leave the receive side idle. */
 static void on_ready(petal_loop_t *loop, int fd, int status, void *arg)
 {
     bool write = arg != NULL;
     struct fd_entry *e = fds_entry(loop, fd);
     if (status < 0 || !e) return;    /* operations were already failed by fd_end */
     petal_sock_op_t **q = write ? &e->wq : &e->rq;
+    if (!*q) {    /* an idle watch fired: it has served its purpose */
+        fds_unwatch(loop, fd, write, OWNER_SOCK);
+        return;
+    }
     ssize_t result;
     while (*q && attempt(*q, &result)) {
         petal_sock_op_t *op = *q;
         *q = op->next;
         complete_later(loop, op, result);
     }
-    if (!*q) fds_unwatch(loop, fd, write, OWNER_SOCK);
+    if (*q) return;
+    if (!write && may_idle(loop)) {
+        e->idle_reader = true;
+        e->idle_iter = loop->iter;
+    } else {
+        fds_unwatch(loop, fd, write, OWNER_SOCK);
+    }
+}
+
+static void enqueue(petal_sock_op_t **q, petal_sock_op_t *op)
+{
+    op->next = NULL;
+    while (*q) q = &(*q)->next;
+    *q = op;
+}
+
+/* The readiness path of start(): try at once, else queue and watch. */
+static int ready_start(petal_loop_t *loop, struct fd_entry *e, petal_sock_op_t *op, bool write)
+{
+    petal_sock_op_t **q = write ? &e->wq : &e->rq;
+    bool idle = !write && e->idle_reader;    /* implies an empty queue */
+    ssize_t result;
+    if (idle && loop->iter > e->idle_iter) {
+        struct slot *w = slot_lookup(loop, e->reader);
+        if (w && !w->queued) {
+            /* A poll since the last receive found nothing to read: wait
+             * for the next one, on the same file only. */
+            if (same_file(e, op->fd)) {
+                e->idle_reader = false;
+                enqueue(q, op);
+                return 0;
+            }
+            fds_drop_stale(loop, op->fd);
+            idle = false;
+        }
+    }
+    if (!*q && attempt(op, &result)) {
+        /* A closed fd is refused at once, as on the completion path (the
+         * attempt stands in for prepare()'s fcntl check: fd_known_open). */
+        if (result == PETAL_EBADF) {
+            if (idle) fds_drop_stale(loop, op->fd);
+            return PETAL_EBADF;
+        }
+        if (idle) e->idle_iter = loop->iter;
+        /* Done at once: no watch, no queue; delivered with the next tick. */
+        complete_later(loop, op, result);
+        return 0;
+    }
+    if (idle) {
+        if (same_file(e, op->fd)) {
+            e->idle_reader = false;
+            enqueue(q, op);
+            return 0;
+        }
+        fds_drop_stale(loop, op->fd);
+    }
+    int rc;
+    if (!*q && (rc = fds_watch(loop, op->fd, on_ready, write ? (void *)1 : NULL, write, OWNER_SOCK))) return rc;
+    enqueue(q, op);
+    return 0;
 }
 
 /* Cancelled after it finished but before delivery: the result is dropped
@@ -212,36 +308,16 @@ static int start(petal_loop_t *loop, petal_sock_op_t *op, petal_future_t **out)
     if (e->internal) return PETAL_EINTERNALFD;
     if ((write ? e->writer : e->reader) && !(write ? e->sock_writer : e->sock_reader)) return PETAL_EBUSY;
     if ((rc = petal_future_new(loop, &op->fut))) return rc;
-    petal_sock_op_t **q = queue_of(e, op);
-    bool first = *q == NULL;
-    ssize_t result;
-
     if (loop->backend->sock_submit) {
-        op->next = NULL;
-        while (*q) q = &(*q)->next;
-        *q = op;
+        enqueue(queue_of(e, op), op);
         if ((rc = loop->backend->sock_submit(loop, op))) {
             unlink_op(e, op);
             petal_future_release(op->fut);
             return rc;
         }
-    } else if (first && attempt(op, &result)) {
-        /* A closed fd is refused at once, as on the completion path (the
-         * attempt stands in for prepare()'s fcntl check: fd_known_open). */
-        if (result == PETAL_EBADF) {
-            petal_future_release(op->fut);
-            return PETAL_EBADF;
-        }
-        /* Done at once: no watch, no queue; delivered with the next tick. */
-        complete_later(loop, op, result);
-    } else {
-        if (first && (rc = fds_watch(loop, op->fd, on_ready, write ? (void *)1 : NULL, write, OWNER_SOCK))) {
-            petal_future_release(op->fut);
-            return rc;
-        }
-        op->next = NULL;
-        while (*q) q = &(*q)->next;
-        *q = op;
+    } else if ((rc = ready_start(loop, e, op, write))) {
+        petal_future_release(op->fut);
+        return rc;
     }
     future_on_cancel(op->fut, on_cancel, op);
     *out = petal_future_retain(op->fut);
@@ -253,7 +329,9 @@ static int start(petal_loop_t *loop, petal_sock_op_t *op, petal_future_t **out)
  * petal's calls on the readiness path and about 30% of petal's time on
  * io_uring in echo_tcp (bench/README.md). It may when
  * - the readiness path will try the call at once (first in its queue): the
- *   call itself says EBADF and start() refuses the fd synchronously, or
+ *   call itself says EBADF and start() refuses the fd synchronously (a
+ *   receive that waits on an idle watch instead checks the fd with fstat,
+ *   which says EBADF as well), or
  * - another operation on fd is still pending: the fd was checked when that
  *   one started, and it must be announced with petal_fd_closing() before it
  *   is closed. Closed without that, the kernel's EBADF ends the operation

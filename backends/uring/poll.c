@@ -13,7 +13,15 @@
  * a poll on it (the ring holds a file reference, liburing#568), which is why
  * fd_forget removes the poll by user_data and submits the removal before it
  * returns: the file (and e.g. a socket's FIN) is released when the user
- * closes the fd. */
+ * closes the fd.
+ *
+ * The identity check (petal_core_fd_check) runs when a watch is armed for
+ * the first time or its interest changes, not when a poll that fired is
+ * re-armed for the same watch: that is the pingpong hot path, and the
+ * guarantees for an fd closed without petal_fd_closing() still hold (a
+ * closed fd's poll completes with EBADF and the watchers get it; a new file
+ * on the number is checked when it is watched). Finished poll requests are
+ * kept on a small free list instead of a calloc/free per readiness. */
 #include <poll.h>
 #include <stdlib.h>
 
@@ -48,10 +56,18 @@ static void unlink_dirty(struct ub *b, struct ufd *f)
     f->is_dirty = false;
 }
 
+#define SPARE_MAX 64
+
 static struct uop *op_new(struct ub *b)
 {
-    struct uop *op = calloc(1, sizeof *op);
-    if (!op) return NULL;
+    struct uop *op = b->spare;
+    if (op) {
+        b->spare = op->next;
+        b->nspare--;
+        op->f = NULL;
+    } else if (!(op = calloc(1, sizeof *op))) {
+        return NULL;
+    }
     op->type = UOP_POLL;
     uring_op_link(b, op);
     return op;
@@ -59,8 +75,25 @@ static struct uop *op_new(struct ub *b)
 
 static void op_free(struct uop *op)
 {
+    struct ub *b = op->b;
     uring_op_unlink(op);
+    if (b->loop && b->nspare < SPARE_MAX) {
+        op->next = b->spare;
+        b->spare = op;
+        b->nspare++;
+        return;
+    }
     free(op);
+}
+
+void uring_poll_spares_free(struct ub *b)
+{
+    while (b->spare) {
+        struct uop *op = b->spare;
+        b->spare = op->next;
+        free(op);
+    }
+    b->nspare = 0;
 }
 
 /* Detaches f's poll now and queues its removal; the op itself is freed by
@@ -106,11 +139,13 @@ void uring_flush(struct ub *b)
         b->dirty = f->next_dirty;
         f->is_dirty = false;
         unsigned mask = poll_mask(f->want);
+        bool rearm = f->rearm && !f->armed && f->armed_mask == mask;
+        f->rearm = false;
         if (f->armed && f->armed_mask == mask) continue;
         /* The fd may have been closed (or its number reused) since petal was
          * told about it: check before the kernel takes a reference to
          * whatever the number names now. On failure f is forgotten. */
-        if (mask && petal_core_fd_check(b->loop, f->fd) != 0) continue;
+        if (mask && !rearm && petal_core_fd_check(b->loop, f->fd) != 0) continue;
         cancel(b, f);
         if (!mask) continue;
         int rc = arm(b, f, mask);
@@ -131,6 +166,7 @@ int uring_fd_watch(petal_loop_t *loop, int fd, void **fd_state, unsigned events)
     }
     if (f->user) b->user_fds += (events != 0) - (f->want != 0);
     f->want = events;
+    f->rearm = false;
     if (!events) {
         /* No watcher left: remove the poll now. The user may close the fd
          * without petal_fd_closing() (nothing is watched) and its number
@@ -181,6 +217,7 @@ void uring_poll_done(struct uop *op, int res)
         return;
     }
     mark_dirty(b, f);    /* one-shot: re-armed before the next wait */
+    f->rearm = true;
     unsigned ev = 0;
     if (res & (POLLIN | POLLPRI | POLLRDHUP | POLLHUP | POLLERR)) ev |= PETAL_READABLE;
     if (res & (POLLOUT | POLLHUP | POLLERR)) ev |= PETAL_WRITABLE;

@@ -102,6 +102,7 @@ void uring_op_unlink(struct uop *op)
 void uring_free(struct ub *b)
 {
     if (b->loop || b->nops) return;
+    uring_poll_spares_free(b);
     free(b->sq);
     free(b);
 }
@@ -276,6 +277,7 @@ const petal_backend_t petal_backend_uring = {
     .fd_forget = uring_fd_forget,
     .host_wakeup = ub_host_wakeup,
     .embed_fd = ub_embed_fd,
+    .readiness_pins_fd = true,
 #if PETAL_URING_NATIVE_SOCK
     .sock_submit = uring_sock_submit,
     .sock_cancel = uring_sock_cancel,

@@ -38,6 +38,7 @@ struct ufd {
     unsigned armed_mask;       /* poll mask of `armed` */
     struct uop *armed;         /* the live poll, NULL if none */
     bool user;                 /* a user watch: counts for petal_uring_alive() */
+    bool rearm;                /* dirty only because its one-shot poll fired */
     bool is_dirty;
     struct ufd *next_dirty;
 };
@@ -51,6 +52,8 @@ struct ub {
     struct ufd *dirty;         /* fds whose poll must be (re)armed or changed */
     struct uop *ops;
     unsigned nops;
+    struct uop *spare;         /* finished polls kept for reuse (poll.c) */
+    unsigned nspare;
     unsigned user_fds;         /* fds with a user watch */
     unsigned socks;            /* socket operations the core waits for */
     struct sock_queues *sq;    /* by fd: socket operations, FIFO per side */
@@ -79,6 +82,8 @@ void uring_fd_forget(petal_loop_t *loop, int fd, void **fd_state);
 void uring_flush(struct ub *b);
 /* A petal CQE (user_data tagged, not the cancel marker). */
 void uring_poll_done(struct uop *op, int res);
+/* Frees the spare poll requests. */
+void uring_poll_spares_free(struct ub *b);
 
 /* sock.c */
 int uring_sock_submit(petal_loop_t *loop, petal_sock_op_t *op);

@@ -76,6 +76,10 @@ typedef struct petal_backend {
     /* Optional, for embedding: an fd that is readable when the backend has
      * completions of its own to process (io_uring's ring fd). */
     int (*embed_fd)(petal_loop_t *loop);
+    /* A readiness request keeps the file open after close() (io_uring's
+     * POLL_ADD holds a reference): the core then never leaves a watch armed
+     * that no socket operation waits on, or a closed socket would stay open. */
+    bool readiness_pins_fd;
 } petal_backend_t;
 
 void *petal_backend_state(petal_loop_t *loop);
