@@ -227,6 +227,62 @@ static void test_loop_free_with_open_transports(void **state)
     close(f.sink.fd);
 }
 
+static bool errors_reached(void *arg)
+{
+    struct fixture *f = arg;
+    return f->r.errors > 0 && petal_datagram_get_write_buffer_size(f->t) == 0;
+}
+
+/* The receiver goes away with datagrams queued: each one's failure while
+ * flushing goes to error_received, none is fatal. Linux refuses the first
+ * send to a dead Unix peer (ECONNREFUSED, which also disconnects) and the
+ * rest with ENOTCONN. */
+static void test_flush_errors_go_to_error_received(void **state)
+{
+    (void)state;
+    struct fixture f;
+    setup(&f);
+    send_all(&f);
+    int queued = (int)(petal_datagram_get_write_buffer_size(f.t) / SIZE);
+    close(f.sink.fd);
+    run_until(f.loop, errors_reached, &f);
+    assert_int_equal(f.r.errors, queued);
+    assert_int_equal(f.r.first_err, -ECONNREFUSED);
+    assert_int_equal(f.r.last_err, queued > 1 ? -ENOTCONN : -ECONNREFUSED);
+    assert_false(petal_datagram_is_closing(f.t));
+    assert_int_equal(petal_datagram_close(f.t), 0);
+    run_until(f.loop, is_lost, &f.r);
+    assert_int_equal(f.r.lost_err, 0);
+    assert_int_equal(petal_loop_free(f.loop), 0);
+}
+
+static int swapped_calls;
+
+static void swapped_lost(petal_datagram_transport_t *t, int err, void *user)
+{
+    (void)t;
+    (void)err;
+    assert_ptr_equal(user, &swapped_calls);
+    swapped_calls++;
+}
+
+/* set_protocol: the new callbacks and user pointer take over. */
+static void test_set_protocol(void **state)
+{
+    (void)state;
+    struct fixture f;
+    setup(&f);
+    petal_datagram_protocol_t other = { .connection_lost = swapped_lost, .user = &swapped_calls };
+    assert_int_equal(petal_datagram_set_protocol(f.t, &other), 0);
+    assert_ptr_equal(petal_datagram_user(f.t), &swapped_calls);
+    assert_int_equal(petal_datagram_close(f.t), 0);
+    while (swapped_calls == 0) assert_int_equal(petal_loop_run_once(f.loop), 0);
+    assert_int_equal(swapped_calls, 1);
+    assert_string_equal(f.r.log, "m");   /* the first protocol heard nothing more */
+    sink_end(f.loop, &f.sink);
+    assert_int_equal(petal_loop_free(f.loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -237,6 +293,8 @@ int main(void)
         cmocka_unit_test(test_flow_control),
         cmocka_unit_test(test_fd_closing_is_fatal),
         cmocka_unit_test(test_loop_free_with_open_transports),
+        cmocka_unit_test(test_flush_errors_go_to_error_received),
+        cmocka_unit_test(test_set_protocol),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,7 +24,7 @@
 struct rec {
     char log[4096];
     int n;
-    int datagrams, errors, last_err, lost_err;
+    int datagrams, errors, first_err, last_err, lost_err;
     unsigned char last[70000];
     size_t last_len;
     struct sockaddr_storage from;
@@ -66,7 +66,7 @@ static inline void rec_error(petal_datagram_transport_t *t, int err, void *user)
     (void)t;
     struct rec *r = user;
     note(r, 'e');
-    r->errors++;
+    if (!r->errors++) r->first_err = err;
     r->last_err = err;
 }
 

@@ -1,4 +1,5 @@
 /* UDP endpoints over IPv4 and IPv6, the same on every backend. */
+#include <fcntl.h>
 #include <stdio.h>
 
 #include "dgram_common.h"
@@ -354,6 +355,78 @@ static void test_host_names(void **state)
     petal_future_release(inflight);
 }
 
+static bool all_three(void *arg)
+{
+    struct rec *c = arg;
+    return c[0].datagrams && c[1].datagrams && c[2].datagrams;
+}
+
+/* One unconnected server, three clients: each reply goes to its sender. */
+static void test_replies_reach_each_sender(void **state)
+{
+    (void)state;
+    petal_loop_t *loop = new_loop();
+    struct rec srv, cli[3];
+    petal_datagram_protocol_t sp = rec_proto(&srv);
+    srv.echo = true;
+    struct sockaddr_in a = loopback4(0);
+    petal_datagram_transport_t *s, *c[3];
+    assert_int_equal(petal_create_datagram_endpoint(loop, &sp, (struct sockaddr *)&a, sizeof a, NULL, 0, NULL, &s), 0);
+    socklen_t len = sizeof a;
+    assert_int_equal(petal_datagram_get_sockname(s, (struct sockaddr *)&a, &len), 0);
+    for (int i = 0; i < 3; i++) {
+        petal_datagram_protocol_t cp = rec_proto(&cli[i]);
+        assert_int_equal(petal_create_datagram_endpoint(loop, &cp, NULL, 0, (struct sockaddr *)&a, sizeof a, NULL, &c[i]),
+                         0);
+        char msg = (char)('a' + i);
+        assert_int_equal(petal_datagram_sendto(c[i], &msg, 1, NULL, 0), 0);
+    }
+    run_until(loop, all_three, cli);
+    assert_int_equal(srv.datagrams, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(cli[i].datagrams, 1);
+        assert_int_equal(cli[i].last[0], 'a' + i);
+        assert_int_equal(petal_datagram_close(c[i]), 0);
+    }
+    assert_int_equal(petal_datagram_close(s), 0);
+    run_until(loop, is_lost, &srv);
+    assert_int_equal(petal_loop_free(loop), 0);
+    for (int i = 0; i < 3; i++) assert_string_equal(cli[i].log, "mdl");
+}
+
+/* Adopting a connected, blocking UDP socket: it becomes a connected,
+ * non-blocking endpoint owned by petal. */
+static void test_adopt_connected_socket(void **state)
+{
+    (void)state;
+    petal_loop_t *loop = new_loop();
+    int srvfd = socket(AF_INET, SOCK_DGRAM, 0), fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = loopback4(0);
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(srvfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(srvfd, (struct sockaddr *)&a, &len), 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct rec r;
+    petal_datagram_protocol_t proto = rec_proto(&r);
+    petal_datagram_transport_t *t;
+    assert_int_equal(petal_datagram_adopt(loop, fd, &proto, &t), 0);
+    assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
+    struct sockaddr_in peer;
+    socklen_t plen = sizeof peer;
+    assert_int_equal(petal_datagram_get_peername(t, (struct sockaddr *)&peer, &plen), 0);
+    assert_int_equal(plen, sizeof peer);
+    assert_int_equal(peer.sin_port, a.sin_port);
+    assert_int_equal(petal_datagram_sendto(t, "adopted", 7, NULL, 0), 0);
+    char buf[16];
+    assert_int_equal(recv(srvfd, buf, sizeof buf, 0), 7);   /* blocking: waits for it */
+    assert_memory_equal(buf, "adopted", 7);
+    assert_int_equal(petal_datagram_close(t), 0);
+    run_until(loop, is_lost, &r);
+    assert_int_equal(fcntl(fd, F_GETFD), -1);                 /* petal closed it */
+    close(srvfd);
+    assert_int_equal(petal_loop_free(loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -366,6 +439,8 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_host_names),
+        cmocka_unit_test(test_replies_reach_each_sender),
+        cmocka_unit_test(test_adopt_connected_socket),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -474,6 +474,40 @@ static void test_idle_workers_exit(void **state)
     assert_int_equal(petal_loop_free(loop), 0);
 }
 
+/* Each thread runs its own loop with its own pool: nothing is shared. */
+static void *loop_thread(void *arg)
+{
+    int *ok = arg;
+    petal_loop_t *loop;
+    if (petal_loop_new(&loop)) return NULL;
+    enum { M = 50 };
+    petal_future_t *f[M];
+    struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
+    int good = 0;
+    for (int i = 0; i < M; i++)
+        if (petal_getaddrinfo(loop, "localhost", "7", &hints, &f[i])) f[i] = NULL;
+    for (int i = 0; i < M; i++) {
+        if (!f[i]) continue;
+        const struct addrinfo *ai;
+        if (wait_for(loop, f[i]) == 0 && petal_getaddrinfo_result(f[i], &ai) == 0 && first_v4(ai)) good++;
+        petal_future_release(f[i]);
+    }
+    if (petal_executor_workers(loop) > 4) good = -1;
+    if (petal_loop_free(loop) == 0) *ok = good;
+    return NULL;
+}
+
+static void test_loops_on_two_threads(void **state)
+{
+    (void)state;
+    pthread_t t[2];
+    int ok[2] = { 0, 0 };
+    for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&t[i], NULL, loop_thread, &ok[i]), 0);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    assert_int_equal(ok[0], 50);
+    assert_int_equal(ok[1], 50);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -488,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_loop_free_with_work_in_flight),
         cmocka_unit_test(test_slow_work_does_not_block_timers),
         cmocka_unit_test(test_idle_workers_exit),
+        cmocka_unit_test(test_loops_on_two_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
