@@ -2,14 +2,20 @@
  *
  * A job is owned by the loop thread (it sits on the pool's `jobs` list until
  * it is finished with); workers only take queued jobs and hand back a result
- * under the pool's mutex, then post `deliver` with call_soon_threadsafe.
+ * on the pool's `done` list under the pool's mutex, then write the pool's
+ * eventfd. The loop thread reads that eventfd with an ordinary reader, which
+ * is registered only while jobs are outstanding: like libuv's work requests,
+ * pending work keeps a host loop (uv_run, ev_run, ...) running until its
+ * result is delivered, and an idle pool keeps nothing alive.
  * A job is freed when both its pipeline (queue, worker, delivery) and the
  * done-callback on its future have let go of it (refs), or at loop close. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "pool.h"
 
@@ -21,7 +27,7 @@ enum job_state { QUEUED, RUNNING, DONE, DROPPED };
 
 struct job {
     struct job *prev, *next;     /* pool->jobs (loop thread) */
-    struct job *qnext;           /* pool->queue (under mu) */
+    struct job *qnext;           /* pool->queue, then pool->done (under mu) */
     struct pool *pool;
     petal_work_fn fn;
     void *arg;
@@ -49,8 +55,12 @@ struct pool {
     unsigned queued, idle, nthreads, max;  /* under mu */
     int64_t idle_ns;             /* under mu */
     bool closing;                /* under mu */
+    struct job *dhead, *dtail;   /* results to deliver (under mu) */
+    int efd;                     /* eventfd: workers say results are waiting */
     struct worker *workers;      /* list changed by the loop thread only */
     struct job *jobs;            /* loop thread */
+    unsigned outstanding;        /* loop thread: jobs given to workers, not delivered or dropped */
+    bool watching;               /* loop thread: reader on efd registered */
 };
 
 static const char pool_key;
@@ -77,8 +87,6 @@ static void job_unref(struct job *j)
     job_unlink(j->pool, j);
     job_free(j);
 }
-
-static void deliver(petal_loop_t *loop, void *arg);
 
 static void *worker_main(void *arg)
 {
@@ -114,9 +122,12 @@ static void *worker_main(void *arg)
         j->value = value;
         j->dtor = dtor;
         j->state = DONE;
-        /* Lock order: pool, then the loop's queue. Should this fail (out of
-         * memory), the result is destroyed at loop close. */
-        (void)petal_call_soon_threadsafe(p->loop, deliver, j);
+        j->qnext = NULL;
+        bool first = !p->dhead;
+        if (p->dtail) p->dtail->qnext = j;
+        else p->dhead = j;
+        p->dtail = j;
+        if (first) (void)eventfd_write(p->efd, 1);
     }
 out:
     p->nthreads--;
@@ -143,6 +154,45 @@ static void deliver(petal_loop_t *loop, void *arg)
     job_unref(j);
 }
 
+/* The reader on efd exists exactly while jobs are outstanding. */
+static void on_results(petal_loop_t *loop, int fd, int status, void *arg);
+
+static void outstanding_add(struct pool *p, int delta)
+{
+    p->outstanding += (unsigned)delta;
+    if (p->outstanding && !p->watching) {
+        /* Should this fail (out of memory), results still arrive with the
+         * next job that manages to register it, or are freed at close. */
+        p->watching = petal_add_reader(p->loop, p->efd, on_results, p) == 0;
+    } else if (!p->outstanding && p->watching) {
+        petal_remove_reader(p->loop, p->efd);
+        p->watching = false;
+    }
+}
+
+static void on_results(petal_loop_t *loop, int fd, int status, void *arg)
+{
+    struct pool *p = arg;
+    if (status < 0) {             /* someone announced our fd closing */
+        p->watching = false;
+        return;
+    }
+    eventfd_t v;
+    (void)eventfd_read(fd, &v);
+    pthread_mutex_lock(&p->mu);
+    struct job *j = p->dhead;
+    p->dhead = p->dtail = NULL;
+    pthread_mutex_unlock(&p->mu);
+    int n = 0;
+    while (j) {
+        struct job *next = j->qnext;
+        deliver(loop, j);
+        j = next;
+        n++;
+    }
+    outstanding_add(p, -n);
+}
+
 /* Done-callback on the job's future: a cancelled job that no worker took yet
  * is dropped without running. */
 static void on_future_done(petal_future_t *fut, void *arg)
@@ -163,7 +213,10 @@ static void on_future_done(petal_future_t *fut, void *arg)
         }
         pthread_mutex_unlock(&p->mu);
     }
-    if (dropped) job_unref(j);   /* the pipeline's reference */
+    if (dropped) {
+        job_unref(j);            /* the pipeline's reference */
+        outstanding_add(p, -1);
+    }
     job_unref(j);
 }
 
@@ -193,6 +246,11 @@ static void pool_destroy(void *arg)
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     reap(p, true);   /* running jobs finish first */
+    if (p->watching) petal_remove_reader(p->loop, p->efd);
+    if (p->efd >= 0) {
+        (void)petal_fd_closing(p->loop, p->efd);
+        close(p->efd);
+    }
     while (p->jobs) {
         struct job *j = p->jobs;
         p->jobs = j->next;
@@ -211,6 +269,12 @@ static int pool_get(petal_loop_t *loop, struct pool **out)
     if (!p) {
         if (!(p = calloc(1, sizeof *p))) return PETAL_ENOMEM;
         p->loop = loop;
+        p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (p->efd < 0) {
+            int err = -errno;
+            free(p);
+            return err;
+        }
         p->max = DEFAULT_WORKERS;
         p->idle_ns = IDLE_EXIT_NS;
         pthread_condattr_t ca;
@@ -324,6 +388,7 @@ int petal_run_in_executor(petal_loop_t *loop, petal_work_fn fn, void *arg, petal
             return rc;
         }
     }
+    outstanding_add(p, 1);
     *out = fut;
     return 0;
 }

@@ -2,8 +2,11 @@
  *
  * Each loop has a small pool of worker threads, created lazily (at most
  * petal_executor_max_workers(), 4 unless changed) and exiting after 5 s
- * without work (petal_executor_set_idle_timeout). Results come back to the loop thread through
- * petal_call_soon_threadsafe and complete a petal future there.
+ * without work (petal_executor_set_idle_timeout). Results come back to the
+ * loop thread (workers signal an eventfd the loop watches) and complete a
+ * petal future there. While jobs are outstanding that watch keeps a host
+ * loop (uv_run, ev_run, event_base_dispatch) running, as libuv's own work
+ * requests do; an idle pool keeps nothing alive.
  *
  * petal_loop_close() (and so petal_loop_free()) shuts the pool down: jobs not
  * yet started are dropped (their futures stay pending, arg_dtor runs), jobs
