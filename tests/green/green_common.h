@@ -27,26 +27,26 @@
 static petal_loop_t *loop;
 static petal_hub_t *hub;
 
-static int setup_mode(int mode)
+static inline int setup_mode(int mode)
 {
     if (petal_loop_new(&loop)) return -1;
     petal_green_hub_opts o = {.stack_mode = mode};
     return petal_green_hub_new(loop, &o, &hub) ? -1 : 0;
 }
 
-static int setup(void **state)
+static inline int setup(void **state)
 {
     (void)state;
     return setup_mode(PETAL_GREEN_STACK_DEFAULT);
 }
 
-static int setup_shared(void **state)
+static inline int setup_shared(void **state)
 {
     (void)state;
     return setup_mode(PETAL_GREEN_STACK_SHARED);
 }
 
-static int teardown(void **state)
+static inline int teardown(void **state)
 {
     (void)state;
     int rc = petal_green_hub_free(hub);

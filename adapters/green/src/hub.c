@@ -160,7 +160,7 @@ static bool dispatching(petal_hub_t *hub)
 {
     struct petal_green *r = hub->running;
     if (!r) return true;
-    return r->is_main && !hub->in_loop && petal_loop_is_running(hub->loop);
+    return r->is_main && !hub->in_loop && (petal_loop_is_running(hub->loop) || petal_loop_is_hosted(hub->loop));
 }
 
 /* The record of the greenlet (or main) running now, if it may block. */
@@ -168,7 +168,10 @@ struct petal_green *green_self(petal_hub_t *hub)
 {
     struct petal_green *r = hub->running;
     if (!r || r->co != petal_greenlet_current()) return NULL;
-    if (r->is_main && !hub->in_loop && petal_loop_is_running(hub->loop)) return NULL;
+    /* main inside its own petal_loop_run, or under a host loop: it runs the
+     * callbacks, nothing could resume it */
+    if (r->is_main && !hub->in_loop && (petal_loop_is_running(hub->loop) || petal_loop_is_hosted(hub->loop)))
+        return NULL;
     return r;
 }
 
