@@ -626,6 +626,60 @@ static void test_stack_mode_per_hub_and_per_spawn(void **state)
     petal_green_release(b);
 }
 
+
+/* ---- one hub per thread -------------------------------------------------- */
+
+#include <pthread.h>
+
+static void *thread_sleeper(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)petal_green_sleep(0.005);
+}
+
+struct thread_run {
+    petal_hub_t *foreign; /* the main thread's hub */
+    int spawn_foreign_rc, finished, rc;
+};
+
+static void *other_thread(void *arg)
+{
+    struct thread_run *t = arg;
+    petal_loop_t *l;
+    petal_hub_t *h;
+    if (petal_loop_new(&l) || petal_green_hub_new(l, NULL, &h)) {
+        t->rc = -1;
+        return NULL;
+    }
+    t->spawn_foreign_rc = petal_green_spawn(t->foreign, thread_sleeper, NULL, NULL, NULL);
+    for (int i = 0; i < 200; i++) petal_green_spawn(h, thread_sleeper, NULL, NULL, NULL);
+    t->rc = petal_green_run(h);
+    petal_green_stats st;
+    petal_green_hub_stats(h, &st);
+    t->finished = (int)st.finished;
+    petal_green_hub_free(h);
+    petal_loop_free(l);
+    return NULL;
+}
+
+static void test_a_hub_per_thread(void **state)
+{
+    (void)state;
+    struct thread_run t = {.foreign = hub};
+    pthread_t th;
+    for (int i = 0; i < 200; i++) petal_green_spawn(hub, thread_sleeper, NULL, NULL, NULL);
+    assert_int_equal(pthread_create(&th, NULL, other_thread, &t), 0);
+    assert_int_equal(petal_green_run(hub), 0); /* both threads run their hubs at once */
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(t.rc, 0);
+    assert_int_equal(t.finished, 200);
+    assert_int_equal(t.spawn_foreign_rc, PETAL_EWRONGTHREAD);
+    petal_green_stats st;
+    petal_green_hub_stats(hub, &st);
+    assert_int_equal(st.finished, 200);
+    assert_ptr_equal(petal_green_hub_current(), hub);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 #define TS(f) cmocka_unit_test_setup_teardown(f, setup_shared, teardown)
 
@@ -667,6 +721,8 @@ int main(void)
         T(test_stats_count_parked_and_switches),
         T(test_stack_mode_per_hub_and_per_spawn),
         TS(test_stack_mode_per_hub_and_per_spawn),
+        T(test_a_hub_per_thread),
+        TS(test_a_hub_per_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

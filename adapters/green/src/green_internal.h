@@ -85,6 +85,7 @@ struct petal_hub {
     struct petal_green *running; /* record switched in now; NULL while the hub dispatches */
     int mode;
     size_t stack_size;
+    size_t hub_stack_size;
     bool in_loop;              /* the hub greenlet is inside petal_loop_run */
     bool closing, freed;
     bool run_waiting;

@@ -17,7 +17,7 @@
 
 static _Thread_local petal_hub_t *tl_hub;
 
-#define HUB_STACK ((size_t)256 * 1024)
+#define HUB_STACK ((size_t)1024 * 1024)
 
 petal_hub_t *green_hub(void) { return tl_hub; }
 petal_hub_t *petal_green_hub_current(void) { return tl_hub; }
@@ -447,7 +447,7 @@ int green_park(petal_hub_t *hub, struct petal_green *r)
         if (!hub->g || petal_greenlet_is_dead(hub->g)) {
             if (hub->g) petal_greenlet_destroy(hub->g);
             hub->g = NULL;
-            petal_greenlet_attr a = {.stack_size = HUB_STACK, .mode = PETAL_STACK_DEDICATED, .name = "hub"};
+            petal_greenlet_attr a = {.stack_size = hub->hub_stack_size, .mode = PETAL_STACK_DEDICATED, .name = "hub"};
             int rc = petal_greenlet_create(&hub->g, hub_main, hub, hub->main_co, &a);
             if (rc < 0) {
                 hub->g = NULL;
@@ -575,6 +575,7 @@ int petal_green_hub_new(petal_loop_t *loop, const petal_green_hub_opts *opts, pe
     hub->main_co = cur;
     hub->mode = mode == PETAL_GREEN_STACK_SHARED ? PETAL_STACK_SHARED : PETAL_STACK_DEDICATED;
     hub->stack_size = opts ? opts->stack_size : 0;
+    hub->hub_stack_size = opts && opts->hub_stack_size ? opts->hub_stack_size : HUB_STACK;
     if (hub->stack_size > UINT32_MAX) {
         free(hub);
         return PETAL_EINVAL;

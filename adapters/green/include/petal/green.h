@@ -76,8 +76,10 @@ enum petal_green_stack {
 };
 
 typedef struct petal_green_hub_opts {
-    int stack_mode;    /* enum petal_green_stack: default for spawns */
-    size_t stack_size; /* default for spawns; 0: petal/greenlet.h's default */
+    int stack_mode;        /* enum petal_green_stack: default for spawns */
+    size_t stack_size;     /* default for spawns; 0: petal/greenlet.h's default */
+    size_t hub_stack_size; /* the hub greenlet's own (dedicated) stack, on which
+                            * loop callbacks run while it drives the loop; 0: 1 MiB */
 } petal_green_hub_opts;
 
 typedef struct petal_green_opts {
