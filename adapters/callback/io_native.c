@@ -12,14 +12,31 @@
 static void on_recv(petal_future_t *fut, void *arg);
 static void on_send(petal_future_t *fut, void *arg);
 
+/* Receive size adapts to the traffic (as Netty's adaptive allocator): it
+ * doubles while receives fill it, up to TRANSPORT_READ_SIZE, and halves
+ * after a receive that used less than an eighth. The backend allocates a
+ * buffer of this size per receive; small ones stay below malloc's
+ * large-request size, where each allocation would consolidate the heap. */
+#define RECV_MIN 960
+
+static void adapt(petal_transport_t *t, ssize_t n)
+{
+    if (n <= 0) return;
+    if ((size_t)n == t->rsize && t->rsize < TRANSPORT_READ_SIZE) t->rsize *= 2;
+    else if ((size_t)n <= t->rsize / 8 && t->rsize > RECV_MIN) t->rsize /= 2;
+    if (t->rsize < RECV_MIN) t->rsize = RECV_MIN;
+    if (t->rsize > TRANSPORT_READ_SIZE) t->rsize = TRANSPORT_READ_SIZE;
+}
+
 static void submit_recv(petal_transport_t *t)
 {
     if (!t->rbuf && !(t->rbuf = malloc(TRANSPORT_READ_SIZE))) {
         transport_force_close(t, PETAL_ENOMEM);
         return;
     }
+    if (!t->rsize) t->rsize = RECV_MIN;
     petal_future_t *f;
-    int rc = petal_sock_recv(t->loop, t->fd, t->rbuf, TRANSPORT_READ_SIZE, &f);
+    int rc = petal_sock_recv(t->loop, t->fd, t->rbuf, t->rsize, &f);
     if (rc == 0 && (rc = petal_future_add_done_callback(f, on_recv, t))) {
         petal_future_cancel(f);
         petal_future_release(f);
@@ -67,6 +84,7 @@ static void on_recv(petal_future_t *fut, void *arg)
         transport_unref(t);
         return;
     }
+    adapt(t, n);
     if (t->paused) {    /* data, EOF or error: kept for resume_reading */
         t->held = n;
         t->has_held = true;

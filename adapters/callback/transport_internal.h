@@ -38,6 +38,7 @@ struct petal_transport {
     petal_future_t *rfut, *wfut;
     size_t inflight;         /* bytes of the send in the kernel */
     unsigned char *rbuf;     /* receive buffer of the recv in the kernel */
+    size_t rsize;            /* bytes asked of the next recv */
     ssize_t held;            /* result received while paused (bytes in rbuf) */
     bool has_held;
     struct sockaddr_storage peer, local;
