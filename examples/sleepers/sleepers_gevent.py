@@ -34,8 +34,10 @@ def main():
     secs = args.sleep if args.sleep is not None else (0.2 if args.prog == 1 else 3600.0)
 
     asleep = [0]
+    started = [0]
 
     def sleeper():
+        started[0] += 1
         asleep[0] += 1
         gevent.sleep(secs)
         asleep[0] -= 1
@@ -46,11 +48,12 @@ def main():
         gevent.joinall(greenlets)
     else:
         # sleep(0) queues main behind every spawned greenlet's start.
-        while asleep[0] < args.n:
+        while started[0] < args.n:
             gevent.sleep(0)
     wall = time.monotonic() - start
     if args.prog == 2 and asleep[0] != args.n:
-        print("sleepers_gevent: only %d of %d asleep" % (asleep[0], args.n), file=sys.stderr)
+        print("sleepers_gevent: only %d of %d asleep when measured (sleep %.3f s too short?)"
+              % (asleep[0], args.n, secs), file=sys.stderr)
         return 1
     print("prog=%d backend=gevent stack=shared n=%d wall_s=%.6f peak_rss_kib=%d"
           % (args.prog, args.n, wall, peak_rss_kib()), flush=True)
