@@ -1686,7 +1686,8 @@ static void close_and_reuse_cb(petal_loop_t *loop, void *arg)
  * got its number must still complete when data arrives, whatever the loop
  * kept registered for the old one, and nothing is reported: whether the
  * receive comes after a quiet poll or while the old socket's readiness is
- * queued. Such an fd counts as unwatched for the user. */
+ * queued. A receive on the closed number ends with PETAL_EBADF. Such an fd
+ * counts as unwatched for the user. */
 static void test_sock_recv_on_reused_number(void **state)
 {
     (void)state;
@@ -1727,8 +1728,20 @@ static void test_sock_recv_on_reused_number(void **state)
             petal_cancel(L, guard);
             assert_int_equal(petal_sock_result(f), 1);
             petal_future_release(f);
+            petal_call_later(L, 0.005, stop_cb, NULL);
+            run_guarded();
+            /* Closed and not reused: PETAL_EBADF, from the call or the future. */
             close(b[0]);
             close(b[1]);
+            int rc = petal_sock_recv(L, num, buf, sizeof buf, &f);
+            if (rc == 0) {
+                arm_guard(10.0);
+                assert_int_equal(petal_loop_run_until_complete(L, f), PETAL_EBADF);
+                petal_cancel(L, guard);
+                petal_future_release(f);
+            } else {
+                assert_int_equal(rc, PETAL_EBADF);
+            }
         } else {
             /* Data for the old socket: its readiness is queued when the
              * callback below swaps the file and receives on the number. */

@@ -95,11 +95,11 @@ static void fd_end(petal_loop_t *loop, int fd, struct fd_entry *e, int status)
     memset(e, 0, sizeof *e);
 }
 
-void fds_drop_stale(petal_loop_t *loop, int fd)
+void fds_drop_stale(petal_loop_t *loop, int fd, bool quiet)
 {
     struct fd_entry *e = fds_entry(loop, fd);
     if (!e || (!any(e) && !e->state)) return;
-    if (live(e))
+    if (live(e) && !quiet)
         petal_core_report(loop, PETAL_EBADF, fd, "fd was closed while watched and its number reused; stale watch dropped");
     fd_end(loop, fd, e, 0);
 }
@@ -118,7 +118,7 @@ int fds_watch(petal_loop_t *loop, int fd, petal_io_cb cb, void *arg, bool write,
     if ((rc = fds_reserve(loop, fd))) return rc;
     struct fd_entry *e = &loop->fds[fd];
     if (e->internal && owner != OWNER_INTERNAL) return PETAL_EINTERNALFD;
-    if (any(e) && (e->dev != st.st_dev || e->ino != st.st_ino)) fds_drop_stale(loop, fd);
+    if (any(e) && (e->dev != st.st_dev || e->ino != st.st_ino)) fds_drop_stale(loop, fd, false);
     if (owner == OWNER_USER && !write && e->idle_reader) {
         /* The user's reader replaces the idle socket watch: same interest,
          * so the backend is not even told. */
@@ -259,4 +259,7 @@ void fds_destroy(petal_loop_t *loop)
     free(loop->fds);
     loop->fds = NULL;
     loop->fds_cap = 0;
+    free(loop->unverified);
+    loop->unverified = NULL;
+    loop->n_unverified = loop->unverified_cap = 0;
 }

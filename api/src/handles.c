@@ -12,7 +12,9 @@
 
 #define NO_SLOT UINT32_MAX
 
-static int slots_grow(petal_loop_t *loop)
+/* Growth is the cold path of call_soon: kept out of line so the hot path
+ * (a free slot, room in the ring) stays a few instructions. */
+__attribute__((noinline)) static int slots_grow(petal_loop_t *loop)
 {
     uint32_t cap = loop->slots_cap ? loop->slots_cap * 2 : 64;
     if (cap > 0x7fffffffu) return PETAL_ENOMEM;
@@ -30,7 +32,7 @@ int slots_alloc(petal_loop_t *loop, enum slot_kind kind, void *fn, void *arg, ui
         i = loop->free_head;
         loop->free_head = loop->slots[i].aux;
     } else {
-        if (loop->nslots == loop->slots_cap) {
+        if (__builtin_expect(loop->nslots == loop->slots_cap, 0)) {
             int rc = slots_grow(loop);
             if (rc) return rc;
         }
@@ -68,19 +70,33 @@ struct slot *slot_lookup(petal_loop_t *loop, petal_handle_t h)
     return s;
 }
 
-int ready_push(petal_loop_t *loop, petal_handle_t h)
+__attribute__((noinline)) static int ready_grow(petal_loop_t *loop)
 {
-    if (loop->ready_len == loop->ready_cap) {
-        uint32_t cap = loop->ready_cap ? loop->ready_cap * 2 : 256;
-        petal_handle_t *r = malloc((size_t)cap * sizeof *r);
-        if (!r) return PETAL_ENOMEM;
+    uint32_t cap = loop->ready_cap ? loop->ready_cap * 2 : 256;
+    if (cap == 0) return PETAL_ENOMEM;
+    petal_handle_t *r;
+    if (loop->ready_head + loop->ready_len <= loop->ready_cap) {
+        /* not wrapped: realloc keeps the order (and may move big arrays by
+         * remapping pages rather than copying them) */
+        if (!(r = realloc(loop->ready, (size_t)cap * sizeof *r))) return PETAL_ENOMEM;
+    } else {
+        if (!(r = malloc((size_t)cap * sizeof *r))) return PETAL_ENOMEM;
         /* unroll the ring into the new array, oldest first */
         for (uint32_t k = 0; k < loop->ready_len; k++)
             r[k] = loop->ready[(loop->ready_head + k) & (loop->ready_cap - 1)];
         free(loop->ready);
-        loop->ready = r;
         loop->ready_head = 0;
-        loop->ready_cap = cap;
+    }
+    loop->ready = r;
+    loop->ready_cap = cap;
+    return 0;
+}
+
+int ready_push(petal_loop_t *loop, petal_handle_t h)
+{
+    if (__builtin_expect(loop->ready_len == loop->ready_cap, 0)) {
+        int rc = ready_grow(loop);
+        if (rc) return rc;
     }
     loop->ready[(loop->ready_head + loop->ready_len) & (loop->ready_cap - 1)] = h;
     if (loop->ready_len++ == 0) host_notify(loop);

@@ -119,6 +119,12 @@ int64_t petal_core_timeout_ns(petal_loop_t *loop)
     if (loop->no_wait || loop->ready_len || loop->done_head || loop->stopping || signals_pending(loop) ||
         atomic_load_explicit(&loop->ts_pending, memory_order_relaxed))
         return 0;
+    if (loop->n_unverified) {
+        /* About to block: no receive may wait on a registration that its fd
+         * number no longer names. */
+        sock_verify(loop, true);
+        if (loop->done_head || loop->ready_len) return 0;
+    }
     int64_t first = timers_first(loop);
     if (first == INT64_MAX) return -1;
     int64_t d = first - petal_now_ns();
@@ -144,6 +150,7 @@ void petal_core_tick(petal_loop_t *loop)
     if (loop->done_head) sock_deliver(loop);
     if (loop->heap_len) timers_expire(loop, petal_now_ns());
     ready_run(loop);
+    if (loop->n_unverified) sock_verify(loop, false);
     /* stop() while the application itself drives a host loop: nothing to end. */
     if (!loop->running) loop->stopping = false;
     loop->ticking = false;

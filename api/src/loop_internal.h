@@ -54,6 +54,8 @@ struct fd_entry {
     /* Receive side: the socket watch stays armed with no operation queued
      * (sock.c, "idle watch"); idle_iter is the iteration that left it idle. */
     bool idle_reader;
+    bool unverified;  /* a receive waits on the idle watch, identity not checked yet */
+    bool known_open;  /* completion path: fcntl() saw it open (until fd_closing) */
     uint64_t idle_iter;
     petal_sock_op_t *rq, *wq;       /* socket operations: receive and send side, FIFO */
     dev_t dev;        /* identity of the open file, to notice a reused number */
@@ -92,6 +94,9 @@ struct petal_loop {
     struct fd_entry *fds;
     int fds_cap;
     int user_fds;                  /* fds with a user watch registered */
+    int *unverified;               /* fds whose unverified flag is set (sock.c) */
+    uint32_t n_unverified, unverified_cap;
+    uint64_t unverified_iter;      /* iteration of the oldest one */
 
     pthread_mutex_t ts_lock;       /* call_soon_threadsafe queue */
     struct ts_call *ts_calls;
@@ -157,11 +162,14 @@ struct fd_entry *fds_entry(petal_loop_t *loop, int fd);   /* NULL if never seen 
 int fds_reserve(petal_loop_t *loop, int fd);
 /* fd no longer names the file its entry was made for: end everything on it
  * (reported through the error hook unless only an idle socket watch was left). */
-void fds_drop_stale(petal_loop_t *loop, int fd);
+void fds_drop_stale(petal_loop_t *loop, int fd, bool quiet);
 
 /* sock.c */
 void sock_fail_all(petal_loop_t *loop, struct fd_entry *e, int err);
 void sock_deliver(petal_loop_t *loop);
+/* Checks the identity of fds whose receives wait unchecked (sock.c). `all`:
+ * every one (the loop is about to block), else only after a few iterations. */
+void sock_verify(petal_loop_t *loop, bool all);
 
 /* embed.c */
 void embed_update(petal_loop_t *loop, int fd, unsigned events);

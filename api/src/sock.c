@@ -19,16 +19,19 @@
  *   reads costs one wakeup, not one per iteration: level-triggered), or
  * - when the user watches the fd, calls petal_fd_closing(), or the loop
  *   closes.
- * The fd may have been closed (petal_fd_closing() is only required while
- * something waits) and its number reused while idle, and epoll forgets a
- * closed file by itself, so before an operation relies on the idle watch
- * the file's identity (st_dev, st_ino) is checked once; a mismatch drops
- * the old registration silently and the fd is watched afresh. A receive
- * that arrives after a poll which found nothing to read waits for the next
- * poll instead of trying at once (the identity check stands in for that
- * attempt's EBADF). Not on hosted loops (an idle watch would keep the
- * host's loop running) nor where a readiness request pins the file
- * (io_uring: a closed socket would stay open). */
+ * A receive that arrives after a poll which found nothing to read waits
+ * for the next poll without trying at once (no system call at all). The fd
+ * may have been closed meanwhile (petal_fd_closing() is only required while
+ * something waits) and its number reused, and epoll forgets a closed file
+ * by itself, so such a receive is "unverified": its fd's identity (st_dev,
+ * st_ino) is checked before the loop would block, after VERIFY_ITERS
+ * iterations, or when a readiness brings nothing; a mismatch drops the old
+ * registration silently and the fd's operations start again on what the
+ * number names now (PETAL_EBADF if nothing). A system call per receive
+ * costs ~4 us on the project VM, as much as the work itself. Not on hosted
+ * loops (an idle watch would keep the host's loop running) nor where a
+ * readiness request pins the file (io_uring: a closed socket would stay
+ * open). */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +148,10 @@ static bool attempt(petal_sock_op_t *op, ssize_t *result)
     }
 }
 
+#define VERIFY_ITERS 8
+
+static void verify_fd(petal_loop_t *loop, int fd, struct fd_entry *e);
+
 static bool may_idle(const petal_loop_t *loop)
 {
     return !loop->hosted && !loop->backend->readiness_pins_fd;
@@ -170,12 +177,19 @@ static void on_ready(petal_loop_t *loop, int fd, int status, void *arg)
         return;
     }
     ssize_t result;
+    bool served = false;
     while (*q && attempt(*q, &result)) {
         petal_sock_op_t *op = *q;
         *q = op->next;
         complete_later(loop, op, result);
+        served = true;
     }
-    if (*q) return;
+    if (!write && e->unverified) {
+        /* Readiness that brought nothing may belong to another file. */
+        if (!served) verify_fd(loop, fd, e);
+        else e->unverified = false;
+    }
+    if (*q || !(write ? e->writer : e->reader)) return;    /* waiting, or restarted */
     if (!write && may_idle(loop)) {
         e->idle_reader = true;
         e->idle_iter = loop->iter;
@@ -191,6 +205,23 @@ static void enqueue(petal_sock_op_t **q, petal_sock_op_t *op)
     *q = op;
 }
 
+/* Remembers that a receive waits on fd's idle watch unchecked. */
+static bool note_unverified(petal_loop_t *loop, int fd, struct fd_entry *e)
+{
+    if (e->unverified) return true;
+    if (loop->n_unverified == loop->unverified_cap) {
+        uint32_t cap = loop->unverified_cap ? loop->unverified_cap * 2 : 16;
+        int *a = realloc(loop->unverified, (size_t)cap * sizeof *a);
+        if (!a) return false;
+        loop->unverified = a;
+        loop->unverified_cap = cap;
+    }
+    if (loop->n_unverified == 0) loop->unverified_iter = loop->iter;
+    loop->unverified[loop->n_unverified++] = fd;
+    e->unverified = true;
+    return true;
+}
+
 /* The readiness path of start(): try at once, else queue and watch. */
 static int ready_start(petal_loop_t *loop, struct fd_entry *e, petal_sock_op_t *op, bool write)
 {
@@ -199,23 +230,19 @@ static int ready_start(petal_loop_t *loop, struct fd_entry *e, petal_sock_op_t *
     ssize_t result;
     if (idle && loop->iter > e->idle_iter) {
         struct slot *w = slot_lookup(loop, e->reader);
-        if (w && !w->queued) {
+        if (w && !w->queued && note_unverified(loop, op->fd, e)) {
             /* A poll since the last receive found nothing to read: wait
-             * for the next one, on the same file only. */
-            if (same_file(e, op->fd)) {
-                e->idle_reader = false;
-                enqueue(q, op);
-                return 0;
-            }
-            fds_drop_stale(loop, op->fd);
-            idle = false;
+             * for the next one; the fd's identity is checked later. */
+            e->idle_reader = false;
+            enqueue(q, op);
+            return 0;
         }
     }
     if (!*q && attempt(op, &result)) {
         /* A closed fd is refused at once, as on the completion path (the
          * attempt stands in for prepare()'s fcntl check: fd_known_open). */
         if (result == PETAL_EBADF) {
-            if (idle) fds_drop_stale(loop, op->fd);
+            if (idle) fds_drop_stale(loop, op->fd, true);
             return PETAL_EBADF;
         }
         if (idle) e->idle_iter = loop->iter;
@@ -229,7 +256,7 @@ static int ready_start(petal_loop_t *loop, struct fd_entry *e, petal_sock_op_t *
             enqueue(q, op);
             return 0;
         }
-        fds_drop_stale(loop, op->fd);
+        fds_drop_stale(loop, op->fd, true);
     }
     int rc;
     if (!*q && (rc = fds_watch(loop, op->fd, on_ready, write ? (void *)1 : NULL, write, OWNER_SOCK))) return rc;
@@ -281,7 +308,10 @@ static void on_cancel(petal_future_t *f, void *arg)
 void petal_core_sock_done(petal_loop_t *loop, petal_sock_op_t *op, ssize_t result)
 {
     struct fd_entry *e = fds_entry(loop, op->fd);
-    if (e) unlink_op(e, op);
+    if (e) {
+        unlink_op(e, op);
+        if (result == PETAL_EBADF) e->known_open = false;
+    }
     complete_later(loop, op, result);
 }
 
@@ -297,6 +327,53 @@ void sock_fail_all(petal_loop_t *loop, struct fd_entry *e, int err)
             if (loop->backend->sock_submit) loop->backend->sock_cancel(loop, op);
             finish(op, err);
         }
+}
+
+/* Starts op again from scratch on whatever its fd names now. */
+static void restart(petal_loop_t *loop, petal_sock_op_t *op)
+{
+    struct fd_entry *e = &loop->fds[op->fd];
+    bool write = sends(op);
+    petal_sock_op_t **q = write ? &e->wq : &e->rq;
+    ssize_t result;
+    int rc;
+    if (!*q && attempt(op, &result)) {
+        complete_later(loop, op, result);
+    } else if (!*q && (rc = fds_watch(loop, op->fd, on_ready, write ? (void *)1 : NULL, write, OWNER_SOCK))) {
+        complete_later(loop, op, rc);
+    } else {
+        enqueue(q, op);
+    }
+}
+
+/* Checks that fd still names the file its receives wait on; if not, the
+ * stale registration goes (silently: closing an idle socket is legal) and
+ * every operation on fd starts again, in order, on the new file. */
+static void verify_fd(petal_loop_t *loop, int fd, struct fd_entry *e)
+{
+    e->unverified = false;
+    if (same_file(e, fd)) return;
+    petal_sock_op_t *ops[2] = { e->rq, e->wq };
+    e->rq = e->wq = NULL;
+    fds_drop_stale(loop, fd, true);
+    for (int k = 0; k < 2; k++)
+        while (ops[k]) {
+            petal_sock_op_t *op = ops[k];
+            ops[k] = op->next;
+            restart(loop, op);
+        }
+}
+
+void sock_verify(petal_loop_t *loop, bool all)
+{
+    if (!all && loop->iter - loop->unverified_iter < VERIFY_ITERS) return;
+    uint32_t n = loop->n_unverified;
+    loop->n_unverified = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        int fd = loop->unverified[i];
+        struct fd_entry *e = fds_entry(loop, fd);
+        if (e && e->unverified) verify_fd(loop, fd, e);
+    }
 }
 
 static int start(petal_loop_t *loop, petal_sock_op_t *op, petal_future_t **out)
@@ -315,6 +392,7 @@ static int start(petal_loop_t *loop, petal_sock_op_t *op, petal_future_t **out)
             petal_future_release(op->fut);
             return rc;
         }
+        e->known_open = true;    /* prepare() checked it, or an earlier call did */
     } else if ((rc = ready_start(loop, e, op, write))) {
         petal_future_release(op->fut);
         return rc;
@@ -329,19 +407,23 @@ static int start(petal_loop_t *loop, petal_sock_op_t *op, petal_future_t **out)
  * petal's calls on the readiness path and about 30% of petal's time on
  * io_uring in echo_tcp (bench/README.md). It may when
  * - the readiness path will try the call at once (first in its queue): the
- *   call itself says EBADF and start() refuses the fd synchronously (a
- *   receive that waits on an idle watch instead checks the fd with fstat,
- *   which says EBADF as well), or
- * - another operation on fd is still pending: the fd was checked when that
- *   one started, and it must be announced with petal_fd_closing() before it
- *   is closed. Closed without that, the kernel's EBADF ends the operation
- *   (its future) instead of the call; a reused number passes fcntl() anyway.
- * accept and connect always need the flags (O_NONBLOCK). */
+ *   call itself says EBADF and start() refuses the fd synchronously; a
+ *   receive queued on an idle watch without trying is checked later and
+ *   ends with PETAL_EBADF through its future, or
+ * - the fd was checked open before and not announced closed since
+ *   (known_open: an earlier operation, finished or pending; cleared by
+ *   petal_fd_closing() and by a completion with EBADF). Closed without the
+ *   announcement, the kernel's EBADF ends the operation (its future)
+ *   instead of the call, as on the readiness path's idle watch; a reused
+ *   number passes fcntl() anyway.
+ * So PETAL_EBADF comes from the call for an fd petal never saw open, and
+ * from the call or the future for one it used and that was closed behind
+ * its back. accept and connect always need the flags (O_NONBLOCK). */
 static bool fd_known_open(petal_loop_t *loop, int fd, petal_op_kind kind, size_t len)
 {
     if ((kind != PETAL_OP_RECV && kind != PETAL_OP_SEND) || len == 0) return false;
     struct fd_entry *e = fds_entry(loop, fd);
-    if (e && (e->rq || e->wq)) return true;
+    if (e && (e->rq || e->wq || e->known_open)) return true;
     return !loop->backend->sock_submit;
 }
 

@@ -103,6 +103,7 @@ void uring_free(struct ub *b)
 {
     if (b->loop || b->nops) return;
     uring_poll_spares_free(b);
+    uring_sock_spares_free(b);
     free(b->sq);
     free(b);
 }

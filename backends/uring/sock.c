@@ -6,8 +6,10 @@
  * operations on one fd finish in order and two sends never interleave bytes.
  *
  * The kernel only ever sees petal's own memory: recv lands in a private
- * buffer copied out on completion, send works on a private copy, connect on a
- * private address. A cancel (future cancelled, fd closing, loop closed)
+ * buffer copied out on completion, send works on the core's private copy
+ * (taken over from the op, so freed here, not by the core), connect on a
+ * private address. Finished requests are kept on a small free list, each
+ * with a buffer for small receives, instead of two allocations per call. A cancel (future cancelled, fd closing, loop closed)
  * detaches the request from the core at once (the core may then free its
  * op and the user their buffer) and asks the kernel to cancel it; the struct
  * and its buffer live on until the request's terminal CQE (liburing#733).
@@ -15,6 +17,7 @@
  * fd cannot overtake bytes the kernel may still be sending. A cancel can lose
  * the race (liburing#1252): an accept that completes anyway has its new fd
  * closed; a recv that completes anyway has consumed those bytes. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,7 +35,10 @@ struct sop {
     struct sockaddr_storage addr;  /* connect */
     socklen_t addrlen;
     struct sop *next;              /* in its fd's queue */
+    char small[128];               /* recv buffer for small reads */
 };
+
+#define SPARE_MAX 64
 
 struct sock_queues {
     struct sop *head[2];           /* [0] receive side, [1] send side */
@@ -75,17 +81,51 @@ static uint64_t data_of(const void *p)
     return (uint64_t)(uintptr_t)p | UOP_TAG;
 }
 
+static void buf_free(struct sop *s)
+{
+    if (s->buf != s->small) free(s->buf);
+    s->buf = NULL;
+}
+
 void uring_sock_free(struct uop *op)
 {
     struct sop *s = (struct sop *)op;
-    free(s->buf);
+    buf_free(s);
     free(s);
+}
+
+void uring_sock_spares_free(struct ub *b)
+{
+    while (b->sock_spare) {
+        struct sop *s = (struct sop *)b->sock_spare;
+        b->sock_spare = s->h.next;
+        free(s);
+    }
+    b->nsock_spare = 0;
 }
 
 static void sop_free(struct sop *s)
 {
+    struct ub *b = s->h.b;
     uring_op_unlink(&s->h);
+    if (b->loop && b->nsock_spare < SPARE_MAX) {
+        buf_free(s);
+        s->h.next = b->sock_spare;
+        b->sock_spare = &s->h;
+        b->nsock_spare++;
+        return;
+    }
     uring_sock_free(&s->h);
+}
+
+static struct sop *sop_new(struct ub *b)
+{
+    struct sop *s = (struct sop *)b->sock_spare;
+    if (!s) return calloc(1, sizeof *s);
+    b->sock_spare = s->h.next;
+    b->nsock_spare--;
+    memset(s, 0, offsetof(struct sop, small));
+    return s;
 }
 
 /* Queues the request's SQE; it goes to the kernel with the next submit. */
@@ -134,18 +174,25 @@ int uring_sock_submit(petal_loop_t *loop, petal_sock_op_t *op)
     struct ub *b = uring_state(loop);
     int rc = reserve(b, op->fd);
     if (rc) return rc;
-    struct sop *s = calloc(1, sizeof *s);
+    struct sop *s = sop_new(b);
     if (!s) return PETAL_ENOMEM;
     s->h.type = UOP_SOCK;
     s->op = op;
     s->kind = op->kind;
     s->fd = op->fd;
     s->len = op->len;
-    if ((op->kind == PETAL_OP_RECV || op->kind == PETAL_OP_SEND) && !(s->buf = malloc(op->len ? op->len : 1))) {
-        free(s);
-        return PETAL_ENOMEM;
+    if (op->kind == PETAL_OP_RECV) {
+        s->buf = op->len <= sizeof s->small ? s->small : malloc(op->len);
+        if (!s->buf) {
+            free(s);
+            return PETAL_ENOMEM;
+        }
+    } else if (op->kind == PETAL_OP_SEND && op->len) {
+        s->buf = op->buf;    /* the core's copy: ours until the CQE */
+        op->buf = NULL;
+    } else if (op->kind == PETAL_OP_SEND) {
+        s->buf = s->small;
     }
-    if (op->kind == PETAL_OP_SEND && op->len) memcpy(s->buf, op->buf, op->len);
     if (op->kind == PETAL_OP_CONNECT) {
         memcpy(&s->addr, &op->addr, sizeof s->addr);
         s->addrlen = op->addrlen;
@@ -156,6 +203,10 @@ int uring_sock_submit(petal_loop_t *loop, petal_sock_op_t *op)
     *p = s;
     if (queue(b, s)[0] == s && (rc = issue(b, s)) != 0) {
         unqueue(b, s);
+        if (op->kind == PETAL_OP_SEND && s->buf != s->small) {
+            op->buf = s->buf;    /* back to the core, which frees it */
+            s->buf = NULL;
+        }
         sop_free(s);
         return rc;
     }
@@ -202,7 +253,9 @@ void uring_sock_done(struct uop *h, int res)
     }
     if (op && s->kind == PETAL_OP_RECV && res > 0) memcpy(op->buf, s->buf, (size_t)res);
     if (!op && s->kind == PETAL_OP_ACCEPT && res >= 0) close(res);    /* lost the race with our cancel */
-    struct sop probe = *s;    /* its fd and side, to find the queue again */
+    struct sop probe;         /* its fd and side, to find the queue again */
+    probe.fd = s->fd;
+    probe.kind = s->kind;
     *queue(b, s) = s->next;   /* only a queue's head is ever in the kernel */
     sop_free(s);
     if (!b->loop) {

@@ -54,6 +54,8 @@ struct ub {
     unsigned nops;
     struct uop *spare;         /* finished polls kept for reuse (poll.c) */
     unsigned nspare;
+    struct uop *sock_spare;    /* finished socket requests (sock.c) */
+    unsigned nsock_spare;
     unsigned user_fds;         /* fds with a user watch */
     unsigned socks;            /* socket operations the core waits for */
     struct sock_queues *sq;    /* by fd: socket operations, FIFO per side */
@@ -91,5 +93,7 @@ void uring_sock_cancel(petal_loop_t *loop, petal_sock_op_t *op);
 void uring_sock_done(struct uop *op, int res);
 /* Frees a socket operation whose ring is gone. */
 void uring_sock_free(struct uop *op);
+/* Frees the spare socket requests. */
+void uring_sock_spares_free(struct ub *b);
 
 #endif
