@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define MIN_STACK ((size_t)16 * 1024)
 
@@ -42,13 +43,17 @@ int petal_greenlet_create(petal_greenlet **out, petal_greenlet_fn run, void *arg
         size = PETAL_GREENLET_SHARED_STACK;
     }
 
-    petal_greenlet *g = calloc(1, sizeof *g);
+    size_t cap;
+    int in_slab;
+    petal_greenlet *g = petal_slab_alloc(t, sizeof *g, &cap, &in_slab);
     if (!g)
         return -ENOMEM;
+    memset(g, 0, sizeof *g);
+    g->in_slab = (unsigned char)in_slab;
     if (mode == PETAL_STACK_DEDICATED) {
         g->mem = petal_stack_acquire(t, size);
         if (!g->mem) {
-            free(g);
+            petal_slab_free(t, g, in_slab);
             return -ENOMEM;
         }
         /* a reused stack may hold a dead greenlet's poisoned frames */
@@ -57,7 +62,7 @@ int petal_greenlet_create(petal_greenlet **out, petal_greenlet_fn run, void *arg
         g->vg_id = petal_vg_stack_register(g->mem, size);
         t->stacks_in_use++;
     } else if (petal_shared_init(t)) {
-        free(g);
+        petal_slab_free(t, g, in_slab);
         return -ENOMEM;
     }
     if (!t->overflow_ready)
@@ -82,7 +87,7 @@ static void unref(struct petal_thread *t, petal_greenlet *g)
 {
     while (g && !g->is_main && --g->refs == 0) {
         petal_greenlet *parent = g->parent;
-        free(g);
+        petal_slab_free(t, g, g->in_slab);
         t->ngreenlets--;
         g = parent;
     }

@@ -30,6 +30,7 @@ struct petal_greenlet {
     unsigned refs;          /* the user's handle + children naming it parent */
     unsigned char mode;     /* enum petal_stack_mode */
     unsigned char started, dead, unwinding, user_ref, is_main;
+    unsigned char in_slab, mem_in_slab; /* where this record and mem came from */
     size_t stack_size;      /* dedicated: usable size; shared: live limit */
     char *mem;              /* dedicated: stack bottom; shared: saved copy */
     uint32_t saved_len, saved_cap; /* shared: bytes in mem, its capacity */
@@ -47,6 +48,16 @@ struct petal_msg {
 };
 
 struct petal_stack_class;
+
+/* slab.c: blocks up to SLAB_MAX bytes in size classes of SLAB_GRAIN */
+#define SLAB_GRAIN 32
+#define SLAB_MAX 2048
+#define SLAB_CLASSES (SLAB_MAX / SLAB_GRAIN)
+struct petal_slab_chunk;
+struct petal_slab_class {
+    struct petal_slab_chunk *cur;  /* allocation goes here first */
+    struct petal_slab_chunk *room; /* other chunks with freed blocks */
+};
 
 struct petal_thread {
     petal_greenlet main;
@@ -66,6 +77,10 @@ struct petal_thread {
     struct petal_stack_class *classes;
     size_t nclasses;
     int guard_mode;              /* -1 not probed, 1 MADV_GUARD_INSTALL, 0 mprotect */
+
+    /* greenlet records and shared-mode stack copies */
+    struct petal_slab_class slab[SLAB_CLASSES];
+    size_t slab_blocks;          /* live blocks taken from malloc */
 
     char *altstack;              /* ours, if we installed one */
     int overflow_ready;          /* handler and alternate signal stack set up */
@@ -95,6 +110,12 @@ size_t petal_guard_size(void);
 char *petal_stack_acquire(struct petal_thread *t, size_t size);
 void petal_stack_release(struct petal_thread *t, char *lo, size_t size);
 void petal_stack_pool_free(struct petal_thread *t);
+
+/* slab.c: *cap is the usable size, *slab where the block came from (pass it
+ * back to petal_slab_free); NULL if out of memory */
+void *petal_slab_alloc(struct petal_thread *t, size_t n, size_t *cap, int *slab);
+void petal_slab_free(struct petal_thread *t, void *p, int slab);
+void petal_slab_release(struct petal_thread *t);
 
 /* switch.c */
 void petal_transfer(struct petal_thread *t, petal_greenlet *cur, petal_greenlet *to);

@@ -71,12 +71,16 @@ static void save(struct petal_thread *t, petal_greenlet *g)
     size_t live = (size_t)(shared_top(t) - sp);
     if (sp < t->shared_lo || live > g->stack_size)
         petal_fatal_live_size(g, live);
-    if (live > g->saved_cap) {
-        char *m = realloc(g->mem, live);
+    if (live > g->saved_cap) { /* the old copy was restored already: no realloc */
+        size_t cap;
+        int slab;
+        char *m = petal_slab_alloc(t, live, &cap, &slab);
         if (!m)
             petal_fatal_live_size(g, live);
+        petal_slab_free(t, g->mem, g->mem_in_slab);
         g->mem = m;
-        g->saved_cap = (uint32_t)live;
+        g->mem_in_slab = (unsigned char)slab;
+        g->saved_cap = (uint32_t)cap;
     }
     copy_stack(g->mem, sp, live);
     g->saved_len = (uint32_t)live;
@@ -160,7 +164,7 @@ void petal_reap(struct petal_thread *t)
         if (t->shared_owner == g)
             t->shared_owner = NULL;
         t->saved_bytes -= g->saved_len;
-        free(g->mem);
+        petal_slab_free(t, g->mem, g->mem_in_slab);
         g->mem = NULL;
         g->saved_len = g->saved_cap = 0;
     }

@@ -18,6 +18,7 @@ static void release_all(struct petal_thread *t)
     petal_shared_free(t);
     petal_overflow_free(t);
     petal_stack_pool_free(t);
+    petal_slab_release(t);
 }
 
 static void free_main_hooks(struct petal_thread *t)

@@ -131,6 +131,54 @@ static void many_interleaved(void **state)
         petal_greenlet_destroy(g[i]);
 }
 
+/* More greenlets than a thread takes from malloc (coro/src/slab.c), with
+ * stack copies of eight sizes: records and copies come from slab chunks,
+ * freed blocks are reused, and every greenlet keeps its own bytes. */
+enum { BIG_CROWD = 20000 };
+
+static void *sized_member(void *arg, void *v)
+{
+    intptr_t id = I(arg);
+    volatile unsigned char pad[1 + 48 * (id % 8)];
+    for (size_t i = 0; i < sizeof pad; i++)
+        pad[i] = (unsigned char)(id * 7 + (intptr_t)i);
+    for (;;) {
+        for (size_t i = 0; i < sizeof pad; i++)
+            if (pad[i] != (unsigned char)(id * 7 + (intptr_t)i))
+                return V(-1);
+        if (I(v) == 2)
+            return V(id);
+        petal_greenlet_switch(up(), NULL, &v);
+    }
+}
+
+static void crowd_beyond_malloc(void **state)
+{
+    size_t n = UNDER_VALGRIND() ? 2000 : BIG_CROWD;
+    petal_greenlet **g = calloc(n, sizeof *g);
+    assert_non_null(g);
+    for (int round = 0; round < 2; round++) {
+        /* round 1 refills the blocks that round 0 freed (every other one) */
+        for (size_t i = round; i < n; i += 1 + (size_t)round)
+            g[i] = mk(sized_member, V(i), NULL, MODE_OF(state));
+        for (intptr_t r = 0; r <= 2; r++)
+            for (size_t i = round; i < n; i += 1 + (size_t)round) {
+                void *out = NULL;
+                assert_int_equal(petal_greenlet_switch(g[i], V(r), &out), 0);
+                if (r == 2)
+                    assert_int_equal(I(out), (intptr_t)i);
+            }
+        for (size_t i = 1; i < n; i += 2)
+            assert_int_equal(petal_greenlet_destroy(g[i]), 0);
+    }
+    for (size_t i = 0; i < n; i += 2)
+        assert_int_equal(petal_greenlet_destroy(g[i]), 0);
+    petal_greenlet_stats s;
+    petal_greenlet_stats_get(&s);
+    assert_int_equal(s.saved_bytes, 0);
+    free(g);
+}
+
 static petal_greenlet *mixed[3];
 
 static void *mixed_member(void *arg, void *v)
@@ -259,6 +307,7 @@ int main(void)
         BOTH_MODES(deep_recursion),
         ONE(shared_saves_only_live_part),
         BOTH_MODES(many_interleaved),
+        BOTH_MODES(crowd_beyond_malloc),
         ONE(mixed_modes),
         BOTH_MODES(million_create_finish),
         ONE(stacks_pooled_and_sized),
