@@ -116,7 +116,7 @@ int64_t green_now(petal_hub_t *hub);
 int green_deadline(struct petal_green *r, double timeout_s, int64_t *dl, bool *scope);
 void green_arm(petal_hub_t *hub, struct petal_green *r, int64_t dl, bool scope);
 void green_begin_wait(struct petal_green *r, int kind, void *obj);
-int green_park(petal_hub_t *hub, struct petal_green *r);
+petal_greenlet *green_main_target(petal_hub_t *hub, struct petal_green *r);
 void green_cancel_wait(petal_hub_t *hub, struct petal_green *r);
 void green_wake(petal_hub_t *hub, struct petal_green *r, int status);
 void green_wake_later(petal_hub_t *hub, struct petal_green *r, int status);
@@ -133,5 +133,22 @@ struct petal_green *green_list_pop(struct green_list *l);
 /* Common start of a blocking wait: timeout check, scope check. Returns 0 to
  * go on and park, or the code to return at once. */
 int green_prepare(struct petal_green *r, double timeout_s, int64_t *dl, bool *scope);
+
+/* Parks r (its wait registered) until a wake: switches to whoever switched
+ * it in (main: to the hub greenlet, which runs the loop). Returns the wait's
+ * status. Inline and small: every byte of this frame is kept by each parked
+ * shared-stack greenlet. */
+static inline int green_park(petal_hub_t *hub, struct petal_green *r)
+{
+    petal_greenlet *to = r->is_main ? green_main_target(hub, r) : petal_greenlet_parent(r->co);
+    if (!to) return r->status;
+    r->state = PETAL_GREEN_PARKED;
+    hub->parked++;
+    petal_greenlet_switch(to, NULL, NULL);
+    hub->parked--;
+    r->state = PETAL_GREEN_RUNNING;
+    r->wait = W_NONE;
+    return r->status;
+}
 
 #endif

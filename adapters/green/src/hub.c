@@ -440,30 +440,25 @@ void green_begin_wait(struct petal_green *r, int kind, void *obj)
 
 static void *hub_main(void *arg, void *first);
 
-int green_park(petal_hub_t *hub, struct petal_green *r)
+/* Where main parks: the hub greenlet, made (again) if needed. NULL with
+ * r->status set when it cannot be made. Out of line: green_park is inlined
+ * into every blocking call, and a parked greenlet's stack holds its frame. */
+petal_greenlet *green_main_target(petal_hub_t *hub, struct petal_green *r)
 {
-    petal_greenlet *to = r->is_main ? NULL : petal_greenlet_parent(r->co); /* who switched it in */
-    if (r->is_main) {
-        if (!hub->g || petal_greenlet_is_dead(hub->g)) {
-            if (hub->g) petal_greenlet_destroy(hub->g);
+    if (!hub->g || petal_greenlet_is_dead(hub->g)) {
+        if (hub->g) petal_greenlet_destroy(hub->g);
+        hub->g = NULL;
+        petal_greenlet_attr a = {.stack_size = hub->hub_stack_size, .mode = PETAL_STACK_DEDICATED, .name = "hub"};
+        int rc = petal_greenlet_create(&hub->g, hub_main, hub, hub->main_co, &a);
+        if (rc < 0) {
             hub->g = NULL;
-            petal_greenlet_attr a = {.stack_size = hub->hub_stack_size, .mode = PETAL_STACK_DEDICATED, .name = "hub"};
-            int rc = petal_greenlet_create(&hub->g, hub_main, hub, hub->main_co, &a);
-            if (rc < 0) {
-                hub->g = NULL;
-                green_cancel_wait(hub, r);
-                return rc;
-            }
+            green_cancel_wait(hub, r);
+            r->wait = W_NONE;
+            r->status = rc;
+            return NULL;
         }
-        to = hub->g;
     }
-    r->state = PETAL_GREEN_PARKED;
-    hub->parked++;
-    petal_greenlet_switch(to, NULL, NULL);
-    hub->parked--;
-    r->state = PETAL_GREEN_RUNNING;
-    r->wait = W_NONE;
-    return r->status;
+    return hub->g;
 }
 
 void green_cancel_wait(petal_hub_t *hub, struct petal_green *r)

@@ -6,7 +6,7 @@
 #include "green_internal.h"
 #include "petal/sock.h"
 
-int petal_green_sleep_ns(int64_t ns)
+static inline int sleep_ns(int64_t ns)
 {
     struct petal_green *r;
     int rc = green_enter(&r);
@@ -20,18 +20,20 @@ int petal_green_sleep_ns(int64_t ns)
         green_begin_wait(r, W_READY, NULL);
         r->woken = true;
         green_push_ready(hub, r);
-        return green_park(hub, r);
+    } else {
+        green_begin_wait(r, W_SLEEP, NULL);
+        green_arm(hub, r, scope ? r->scope_deadline : now + ns, scope);
     }
-    green_begin_wait(r, W_SLEEP, NULL);
-    green_arm(hub, r, scope ? r->scope_deadline : now + ns, scope);
     return green_park(hub, r);
 }
+
+int petal_green_sleep_ns(int64_t ns) { return sleep_ns(ns); }
 
 int petal_green_sleep(double seconds)
 {
     if (!(seconds >= 0)) return PETAL_EINVAL; /* negative or NaN */
     double ns = seconds * 1e9;
-    return petal_green_sleep_ns(ns > 4e18 ? INT64_MAX / 2 : (int64_t)ns);
+    return sleep_ns(ns > 4e18 ? INT64_MAX / 2 : (int64_t)ns);
 }
 
 /* ---- fd readiness ------------------------------------------------------- */
