@@ -8,10 +8,6 @@
 
 #include "adapters/callback/transport_internal.h"
 
-/* One buffer per thread: data_received gets it for the length of the call
- * only, and a loop runs its callbacks one at a time. */
-static _Thread_local unsigned char read_buf[TRANSPORT_READ_SIZE];
-
 static void on_readable(petal_loop_t *loop, int fd, int status, void *arg)
 {
     (void)loop;
@@ -21,12 +17,15 @@ static void on_readable(petal_loop_t *loop, int fd, int status, void *arg)
         transport_force_close(t, status);
         return;
     }
-    ssize_t n = recv(fd, read_buf, sizeof read_buf, 0);
+    /* One buffer per loop: data_received has it for the length of the call
+     * only, and a loop runs its callbacks one at a time. */
+    unsigned char *buf = t->reg->rbuf;
+    ssize_t n = recv(fd, buf, TRANSPORT_READ_SIZE, 0);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
         n = -errno;
     }
-    transport_on_read(t, read_buf, n);
+    transport_on_read(t, buf, n);
 }
 
 void ready_start_reading(petal_transport_t *t)

@@ -31,6 +31,8 @@ struct lsock {
 
 struct petal_server {
     petal_loop_t *loop;
+    struct registry *reg;
+    petal_server_t *prev, *next;
     const petal_protocol_t *proto;
     void *user;
     bool native, closed;
@@ -40,11 +42,27 @@ struct petal_server {
     char *unix_path;            /* removed on close */
 };
 
-static void server_unref(petal_server_t *s)
+static void server_free(petal_server_t *s)
 {
-    if (--s->refs) return;
+    if (s->prev) s->prev->next = s->next;
+    else s->reg->servers = s->next;
+    if (s->next) s->next->prev = s->prev;
     free(s->unix_path);
     free(s);
+}
+
+static void server_unref(petal_server_t *s)
+{
+    if (--s->refs == 0) server_free(s);
+}
+
+void server_release_at_close(petal_server_t *s)
+{
+    if (!s->closed) {
+        s->refs++;    /* keep s for server_free below, whatever is pending */
+        petal_server_close(s);
+    }
+    server_free(s);
 }
 
 static void listen_start(struct lsock *l);
@@ -136,9 +154,15 @@ static int server_new(petal_loop_t *loop, const petal_protocol_t *proto, void *u
     if (!loop || !proto) return PETAL_EINVAL;
     int native = petal_loop_has_native_sock(loop);
     if (native < 0) return native;
+    struct registry *reg = registry_of(loop);
+    if (!reg) return PETAL_ENOMEM;
     petal_server_t *s = calloc(1, sizeof *s);
     if (!s) return PETAL_ENOMEM;
     s->loop = loop;
+    s->reg = reg;
+    s->next = reg->servers;
+    if (s->next) s->next->prev = s;
+    reg->servers = s;
     s->proto = proto;
     s->user = user;
     s->native = native;

@@ -24,12 +24,30 @@ size_t transport_buffered(const petal_transport_t *t)
     return t->wlen - t->wpos + t->inflight;
 }
 
-void transport_unref(petal_transport_t *t)
+static void transport_free(petal_transport_t *t)
 {
-    if (--t->refs) return;
+    if (t->prev) t->prev->next = t->next;
+    else t->reg->transports = t->next;
+    if (t->next) t->next->prev = t->prev;
     free(t->wbuf);
     free(t->rbuf);
     free(t);
+}
+
+void transport_unref(petal_transport_t *t)
+{
+    if (--t->refs == 0) transport_free(t);
+}
+
+void transport_release_at_close(petal_transport_t *t)
+{
+    if (t->native) native_stop_all(t);
+    else ready_stop_all(t);
+    if (t->fd >= 0) {
+        petal_fd_closing(t->loop, t->fd);
+        close(t->fd);
+    }
+    transport_free(t);
 }
 
 static void stop_reading(petal_transport_t *t)
@@ -64,7 +82,9 @@ void transport_force_close(petal_transport_t *t, int err)
     t->wpos = t->wlen = 0;
     if (t->native) native_stop_all(t);
     else ready_stop_all(t);
-    if (petal_call_soon(t->loop, lost_cb, t) < 0) lost_cb(t->loop, t);    /* loop closing: no other way */
+    /* Out of memory for the callback: not called from here, where the caller
+     * may still use t; the registry frees t when the loop closes. */
+    (void)petal_call_soon(t->loop, lost_cb, t);
 }
 
 /* The internal close: stop reading, connection_lost once flushed. */
@@ -196,9 +216,12 @@ int transport_new(petal_loop_t *loop, const petal_protocol_t *proto, void *user,
 {
     int native = petal_loop_has_native_sock(loop);
     if (native < 0) return native;
+    struct registry *reg = registry_of(loop);
+    if (!reg) return PETAL_ENOMEM;
     petal_transport_t *t = calloc(1, sizeof *t);
     if (!t) return PETAL_ENOMEM;
     t->loop = loop;
+    t->reg = reg;
     t->proto = proto;
     t->user = user;
     t->fd = fd;
@@ -217,6 +240,9 @@ int transport_new(petal_loop_t *loop, const petal_protocol_t *proto, void *user,
         free(t);
         return (int)h;
     }
+    t->next = reg->transports;
+    if (t->next) t->next->prev = t;
+    reg->transports = t;
     *out = t;
     return 0;
 }

@@ -12,8 +12,17 @@
 /* Bytes read per receive. */
 #define TRANSPORT_READ_SIZE (64 * 1024)
 
+/* Per loop (registry.c). */
+struct registry {
+    petal_transport_t *transports;   /* live, linked through prev/next */
+    petal_server_t *servers;
+    unsigned char rbuf[TRANSPORT_READ_SIZE];    /* readiness receives land here */
+};
+
 struct petal_transport {
     petal_loop_t *loop;
+    struct registry *reg;
+    petal_transport_t *prev, *next;
     const petal_protocol_t *proto;
     void *user;
     int fd;
@@ -45,6 +54,12 @@ struct petal_transport {
     socklen_t peerlen, locallen;
     int peer_err, local_err;
 };
+
+/* registry.c: NULL when out of memory */
+struct registry *registry_of(petal_loop_t *loop);
+/* The loop is closing: close the fd and free, whatever is pending. */
+void transport_release_at_close(petal_transport_t *t);
+void server_release_at_close(petal_server_t *s);
 
 /* transport.c */
 int transport_new(petal_loop_t *loop, const petal_protocol_t *proto, void *user, int fd, petal_transport_t **out);
