@@ -339,6 +339,22 @@ static void test_host_names(void **state)
     run_until(loop, future_done, bad);
     int rc = petal_future_result(bad, NULL);
     assert_true(rc == PETAL_EAI_NONAME || rc == PETAL_EAI_AGAIN);
+    /* both sides named: bound to the local name, connected to the remote */
+    petal_future_t *both, *nofam;
+    assert_int_equal(petal_create_datagram_endpoint_host(loop, &cp, "localhost", "0", "127.0.0.1", port, NULL, &both), 0);
+    assert_int_equal(petal_loop_run_until_complete(loop, both), 0);
+    assert_int_equal(petal_future_result(both, &v), 0);
+    struct sockaddr_in bl, bp;
+    socklen_t bll = sizeof bl, bpl = sizeof bp;
+    assert_int_equal(petal_datagram_get_sockname(v, (struct sockaddr *)&bl, &bll), 0);
+    assert_int_equal(ntohl(bl.sin_addr.s_addr), INADDR_LOOPBACK);
+    assert_int_equal(petal_datagram_get_peername(v, (struct sockaddr *)&bp, &bpl), 0);
+    assert_int_equal(bp.sin_port, a.sin_port);
+    /* no family in common: an IPv6 local name and an IPv4 peer */
+    assert_int_equal(petal_create_datagram_endpoint_host(loop, &cp, "::1", "0", "127.0.0.1", port, NULL, &nofam), 0);
+    assert_int_equal(petal_loop_run_until_complete(loop, nofam), PETAL_EAI_ADDRFAMILY);
+    petal_future_release(both);
+    petal_future_release(nofam);
     /* nothing to resolve and no family */
     petal_future_t *none = (void *)1;
     assert_int_equal(petal_create_datagram_endpoint_host(loop, &cp, NULL, NULL, NULL, NULL, NULL, &none), PETAL_EINVAL);

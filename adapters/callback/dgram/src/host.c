@@ -69,10 +69,17 @@ static const struct addrinfo *first_of(const struct addrinfo *list, int family)
     return NULL;
 }
 
+/* No family common to the local and the remote addresses. */
+#ifdef EAI_ADDRFAMILY
+#define NO_COMMON_FAMILY PETAL_EAI_ADDRFAMILY
+#else
+#define NO_COMMON_FAMILY PETAL_EAI_FAMILY
+#endif
+
 static int try_pairs(struct attempt *a, const struct addrinfo *local, const struct addrinfo *remote,
                      petal_datagram_transport_t **t)
 {
-    int rc = PETAL_EAI_ADDRFAMILY;
+    int rc = NO_COMMON_FAMILY;
     int tried[8], ntried = 0;
     /* families in order of first appearance, local names first */
     for (int side = 0; side < 2; side++) {
