@@ -597,7 +597,12 @@ int petal_green_hub_free(petal_hub_t *hub)
     if (hub->running != &hub->main_rec || petal_greenlet_current() != hub->main_co) return PETAL_EBUSY;
     if (petal_loop_is_running(hub->loop) && !hub->in_loop) return PETAL_EBUSY; /* main's own run */
     hub->closing = true;
-    while (hub->live_head) petal_green_kill(hub->live_head);
+    for (;;) { /* (a greenlet suspended by a raw coro switch while RUNNING cannot be killed) */
+        struct petal_green *g = hub->live_head;
+        while (g && g->state == PETAL_GREEN_RUNNING) g = g->live_next;
+        if (!g) break;
+        petal_green_kill(g);
+    }
     if (hub->g && petal_greenlet_is_started(hub->g) && !petal_greenlet_is_dead(hub->g)) {
         /* Let the hub leave the loop: its iteration ends, hub_main returns
          * to its parent, main. */
