@@ -74,7 +74,7 @@ static void on_connected(petal_future_t *fut, void *arg)
         try_next(c);
     } else {
         petal_transport_t *t;
-        int rc = transport_new(c->loop, c->proto, c->user, c->fd, &t);
+        int rc = pcb_transport_new(c->loop, c->proto, c->user, c->fd, &t);
         if (rc) drop_fd(c);
         c->fd = -1;
         finish(c, rc, rc ? NULL : t);

@@ -31,7 +31,7 @@ static void adapt(petal_transport_t *t, ssize_t n)
 static void submit_recv(petal_transport_t *t)
 {
     if (!t->rbuf && !(t->rbuf = malloc(TRANSPORT_READ_SIZE))) {
-        transport_force_close(t, PETAL_ENOMEM);
+        pcb_transport_force_close(t, PETAL_ENOMEM);
         return;
     }
     if (!t->rsize) t->rsize = RECV_MIN;
@@ -42,7 +42,7 @@ static void submit_recv(petal_transport_t *t)
         petal_future_release(f);
     }
     if (rc) {
-        transport_force_close(t, rc);
+        pcb_transport_force_close(t, rc);
         return;
     }
     t->rfut = f;
@@ -57,14 +57,14 @@ static void held_cb(petal_loop_t *loop, void *arg)
     if (t->has_held && !t->closing && !t->paused) {
         t->has_held = false;
         t->reading_cb = true;
-        transport_on_read(t, t->rbuf, t->held);
+        pcb_transport_on_read(t, t->rbuf, t->held);
         t->reading_cb = false;
         if (!t->closing && !t->paused && !t->eof_in && !t->rfut) submit_recv(t);
     }
-    transport_unref(t);
+    pcb_transport_unref(t);
 }
 
-void native_start_reading(petal_transport_t *t)
+void pcb_native_start_reading(petal_transport_t *t)
 {
     if (t->rfut || t->reading_cb || t->lost) return;    /* on_recv/held_cb re-arm when they return */
     if (t->has_held) {
@@ -81,7 +81,7 @@ static void on_recv(petal_future_t *fut, void *arg)
     if (t->rfut == fut) t->rfut = NULL;
     petal_future_release(fut);
     if (t->closing) {    /* cancelled (or overtaken) by close/abort: dropped */
-        transport_unref(t);
+        pcb_transport_unref(t);
         return;
     }
     adapt(t, n);
@@ -90,11 +90,11 @@ static void on_recv(petal_future_t *fut, void *arg)
         t->has_held = true;
     } else {
         t->reading_cb = true;
-        transport_on_read(t, t->rbuf, n);
+        pcb_transport_on_read(t, t->rbuf, n);
         t->reading_cb = false;
         if (!t->closing && !t->paused && !t->eof_in && !t->rfut) submit_recv(t);
     }
-    transport_unref(t);
+    pcb_transport_unref(t);
 }
 
 /* Cancels an operation of ours. If its callback is not scheduled yet it is
@@ -110,7 +110,7 @@ static void cancel_op(petal_transport_t *t, petal_future_t *f, petal_future_cb c
     }
 }
 
-void native_stop_reading(petal_transport_t *t)
+void pcb_native_stop_reading(petal_transport_t *t)
 {
     /* Only close and abort stop a receive in flight (pause keeps it). */
     if (!t->rfut) return;
@@ -140,7 +140,7 @@ static void flush(petal_transport_t *t)
 {
     size_t len = t->wlen - t->wpos;
     int rc = submit_send(t, t->wbuf + t->wpos, len);
-    if (rc) transport_force_close(t, rc);
+    if (rc) pcb_transport_force_close(t, rc);
     else t->wpos = t->wlen = 0;
 }
 
@@ -151,37 +151,37 @@ static void on_send(petal_future_t *fut, void *arg)
     if (t->wfut == fut) t->wfut = NULL;
     petal_future_release(fut);
     if (t->lost) {
-        transport_unref(t);
+        pcb_transport_unref(t);
         return;
     }
     t->inflight = 0;
     if (n < 0) {
-        transport_force_close(t, (int)n);
+        pcb_transport_force_close(t, (int)n);
     } else if (t->wlen > t->wpos) {
         flush(t);
-        transport_maybe_resume(t);
+        pcb_transport_maybe_resume(t);
     } else {
-        transport_write_drained(t);
+        pcb_transport_write_drained(t);
     }
-    transport_unref(t);
+    pcb_transport_unref(t);
 }
 
-int native_write(petal_transport_t *t, const struct iovec *iov, int iovcnt, size_t total)
+int pcb_native_write(petal_transport_t *t, const struct iovec *iov, int iovcnt, size_t total)
 {
     if (!t->wfut && iovcnt == 1) {
         int rc = submit_send(t, iov[0].iov_base, total);
-        if (rc) transport_force_close(t, rc);
+        if (rc) pcb_transport_force_close(t, rc);
         return 0;
     }
-    int rc = transport_buffer(t, iov, iovcnt, 0);
+    int rc = pcb_transport_buffer(t, iov, iovcnt, 0);
     if (rc) return rc;    /* nothing was taken: the stream is intact */
     if (!t->wfut) flush(t);
     return 0;
 }
 
-void native_stop_all(petal_transport_t *t)
+void pcb_native_stop_all(petal_transport_t *t)
 {
-    native_stop_reading(t);
+    pcb_native_stop_reading(t);
     t->has_held = false;
     if (t->wfut) {
         petal_future_t *f = t->wfut;

@@ -14,7 +14,7 @@ static void on_readable(petal_loop_t *loop, int fd, int status, void *arg)
     petal_transport_t *t = arg;
     if (status < 0) {    /* the fd was announced closing behind our back */
         t->reader_on = false;
-        transport_force_close(t, status);
+        pcb_transport_force_close(t, status);
         return;
     }
     /* One buffer per loop: data_received has it for the length of the call
@@ -25,27 +25,27 @@ static void on_readable(petal_loop_t *loop, int fd, int status, void *arg)
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
         n = -errno;
     }
-    transport_on_read(t, buf, n);
+    pcb_transport_on_read(t, buf, n);
 }
 
-void ready_start_reading(petal_transport_t *t)
+void pcb_ready_start_reading(petal_transport_t *t)
 {
     if (t->reader_on) return;
     int rc = petal_add_reader(t->loop, t->fd, on_readable, t);
-    if (rc) transport_force_close(t, rc);
+    if (rc) pcb_transport_force_close(t, rc);
     else t->reader_on = true;
 }
 
-void ready_stop_reading(petal_transport_t *t)
+void pcb_ready_stop_reading(petal_transport_t *t)
 {
     if (!t->reader_on) return;
     petal_remove_reader(t->loop, t->fd);
     t->reader_on = false;
 }
 
-void ready_stop_all(petal_transport_t *t)
+void pcb_ready_stop_all(petal_transport_t *t)
 {
-    ready_stop_reading(t);
+    pcb_ready_stop_reading(t);
     if (t->writer_on) petal_remove_writer(t->loop, t->fd);
     t->writer_on = false;
 }
@@ -73,43 +73,43 @@ static void on_writable(petal_loop_t *loop, int fd, int status, void *arg)
     petal_transport_t *t = arg;
     if (status < 0) {
         t->writer_on = false;
-        transport_force_close(t, status);
+        pcb_transport_force_close(t, status);
         return;
     }
     struct iovec v = { t->wbuf + t->wpos, t->wlen - t->wpos };
     ssize_t n = v.iov_len ? send_some(fd, &v, 1) : 0;
     if (n < 0) {
-        transport_force_close(t, (int)n);
+        pcb_transport_force_close(t, (int)n);
         return;
     }
-    transport_consume(t, (size_t)n);
+    pcb_transport_consume(t, (size_t)n);
     if (t->wlen > t->wpos) {
-        transport_maybe_resume(t);
+        pcb_transport_maybe_resume(t);
         return;
     }
     petal_remove_writer(loop, fd);
     t->writer_on = false;
-    transport_write_drained(t);
+    pcb_transport_write_drained(t);
 }
 
-int ready_write(petal_transport_t *t, const struct iovec *iov, int iovcnt, size_t total)
+int pcb_ready_write(petal_transport_t *t, const struct iovec *iov, int iovcnt, size_t total)
 {
     ssize_t n = 0;
     if (!t->writer_on && t->wlen == t->wpos) {
         if ((n = send_some(t->fd, iov, iovcnt)) < 0) {
-            transport_force_close(t, (int)n);    /* reported by connection_lost */
+            pcb_transport_force_close(t, (int)n);    /* reported by connection_lost */
             return 0;
         }
         if ((size_t)n == total) return 0;
     }
-    int rc = transport_buffer(t, iov, iovcnt, (size_t)n);
+    int rc = pcb_transport_buffer(t, iov, iovcnt, (size_t)n);
     if (rc) {
-        transport_force_close(t, rc);    /* bytes were lost: the stream is broken */
+        pcb_transport_force_close(t, rc);    /* bytes were lost: the stream is broken */
         return rc;
     }
     if (!t->writer_on) {
         if ((rc = petal_add_writer(t->loop, t->fd, on_writable, t))) {
-            transport_force_close(t, rc);
+            pcb_transport_force_close(t, rc);
             return 0;
         }
         t->writer_on = true;

@@ -11,12 +11,12 @@ static const char registry_key;
 static void registry_dtor(void *value)
 {
     struct registry *reg = value;
-    while (reg->transports) transport_release_at_close(reg->transports);
-    while (reg->servers) server_release_at_close(reg->servers);
+    while (reg->transports) pcb_transport_release_at_close(reg->transports);
+    while (reg->servers) pcb_server_release_at_close(reg->servers);
     free(reg);
 }
 
-struct registry *registry_of(petal_loop_t *loop)
+struct registry *pcb_registry_of(petal_loop_t *loop)
 {
     struct registry *reg = petal_loop_get_local(loop, &registry_key);
     if (reg) return reg;

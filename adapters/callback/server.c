@@ -56,7 +56,7 @@ static void server_unref(petal_server_t *s)
     if (--s->refs == 0) server_free(s);
 }
 
-void server_release_at_close(petal_server_t *s)
+void pcb_server_release_at_close(petal_server_t *s)
 {
     if (!s->closed) {
         s->refs++;    /* keep s for server_free below, whatever is pending */
@@ -81,7 +81,7 @@ static bool accepted(struct lsock *l, int fd)
     petal_server_t *s = l->s;
     if (fd >= 0) {
         petal_transport_t *t;
-        if (transport_new(s->loop, s->proto, s->user, fd, &t)) close(fd);
+        if (pcb_transport_new(s->loop, s->proto, s->user, fd, &t)) close(fd);
         return true;
     }
     if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
@@ -154,7 +154,7 @@ static int server_new(petal_loop_t *loop, const petal_protocol_t *proto, void *u
     if (!loop || !proto) return PETAL_EINVAL;
     int native = petal_loop_has_native_sock(loop);
     if (native < 0) return native;
-    struct registry *reg = registry_of(loop);
+    struct registry *reg = pcb_registry_of(loop);
     if (!reg) return PETAL_ENOMEM;
     petal_server_t *s = calloc(1, sizeof *s);
     if (!s) return PETAL_ENOMEM;

@@ -19,12 +19,12 @@
 
 #define T_EPIPE (-EPIPE)
 
-size_t transport_buffered(const petal_transport_t *t)
+size_t pcb_transport_buffered(const petal_transport_t *t)
 {
     return t->wlen - t->wpos + t->inflight;
 }
 
-static void transport_free(petal_transport_t *t)
+static void pcb_transport_free(petal_transport_t *t)
 {
     if (t->prev) t->prev->next = t->next;
     else t->reg->transports = t->next;
@@ -34,33 +34,33 @@ static void transport_free(petal_transport_t *t)
     free(t);
 }
 
-void transport_unref(petal_transport_t *t)
+void pcb_transport_unref(petal_transport_t *t)
 {
-    if (--t->refs == 0) transport_free(t);
+    if (--t->refs == 0) pcb_transport_free(t);
 }
 
-void transport_release_at_close(petal_transport_t *t)
+void pcb_transport_release_at_close(petal_transport_t *t)
 {
-    if (t->native) native_stop_all(t);
-    else ready_stop_all(t);
+    if (t->native) pcb_native_stop_all(t);
+    else pcb_ready_stop_all(t);
     if (t->fd >= 0) {
         petal_fd_closing(t->loop, t->fd);
         close(t->fd);
     }
-    transport_free(t);
+    pcb_transport_free(t);
 }
 
 static void stop_reading(petal_transport_t *t)
 {
-    if (t->native) native_stop_reading(t);
-    else ready_stop_reading(t);
+    if (t->native) pcb_native_stop_reading(t);
+    else pcb_ready_stop_reading(t);
 }
 
 static void start_reading(petal_transport_t *t)
 {
     if (!t->made || t->closing || t->paused || t->eof_in) return;
-    if (t->native) native_start_reading(t);
-    else ready_start_reading(t);
+    if (t->native) pcb_native_start_reading(t);
+    else pcb_ready_start_reading(t);
 }
 
 /* connection_lost, then the fd goes. */
@@ -71,17 +71,17 @@ static void lost_cb(petal_loop_t *loop, void *arg)
     petal_fd_closing(loop, t->fd);
     close(t->fd);
     t->fd = -1;
-    transport_unref(t);
+    pcb_transport_unref(t);
 }
 
-void transport_force_close(petal_transport_t *t, int err)
+void pcb_transport_force_close(petal_transport_t *t, int err)
 {
     if (t->lost) return;
     t->lost = t->closing = true;
     t->lost_err = err;
     t->wpos = t->wlen = 0;
-    if (t->native) native_stop_all(t);
-    else ready_stop_all(t);
+    if (t->native) pcb_native_stop_all(t);
+    else pcb_ready_stop_all(t);
     /* Out of memory for the callback: not called from here, where the caller
      * may still use t; the registry frees t when the loop closes. */
     (void)petal_call_soon(t->loop, lost_cb, t);
@@ -92,7 +92,7 @@ static void begin_close(petal_transport_t *t)
 {
     t->closing = true;
     stop_reading(t);
-    if (transport_buffered(t) == 0) transport_force_close(t, 0);
+    if (pcb_transport_buffered(t) == 0) pcb_transport_force_close(t, 0);
 }
 
 static void start_cb(petal_loop_t *loop, void *arg)
@@ -102,10 +102,10 @@ static void start_cb(petal_loop_t *loop, void *arg)
     t->made = true;
     if (t->proto->connection_made) t->proto->connection_made(t, t->user);
     start_reading(t);
-    transport_unref(t);
+    pcb_transport_unref(t);
 }
 
-void transport_on_read(petal_transport_t *t, const void *data, ssize_t n)
+void pcb_transport_on_read(petal_transport_t *t, const void *data, ssize_t n)
 {
     if (t->closing) return;
     if (n > 0) {
@@ -113,7 +113,7 @@ void transport_on_read(petal_transport_t *t, const void *data, ssize_t n)
         return;
     }
     if (n < 0) {
-        transport_force_close(t, (int)n);
+        pcb_transport_force_close(t, (int)n);
         return;
     }
     t->eof_in = true;
@@ -122,9 +122,9 @@ void transport_on_read(petal_transport_t *t, const void *data, ssize_t n)
     if (!keep && !t->closing) begin_close(t);
 }
 
-void transport_maybe_resume(petal_transport_t *t)
+void pcb_transport_maybe_resume(petal_transport_t *t)
 {
-    if (!t->writing_paused || t->lost || transport_buffered(t) > t->low) return;
+    if (!t->writing_paused || t->lost || pcb_transport_buffered(t) > t->low) return;
     t->writing_paused = false;
     if (t->proto->resume_writing) t->proto->resume_writing(t, t->user);
 }
@@ -133,18 +133,18 @@ static void do_shutdown(petal_transport_t *t)
 {
     t->eof_done = true;
     /* ENOTCONN: the peer is already gone; reading reports it. */
-    if (shutdown(t->fd, SHUT_WR) < 0 && errno != ENOTCONN) transport_force_close(t, -errno);
+    if (shutdown(t->fd, SHUT_WR) < 0 && errno != ENOTCONN) pcb_transport_force_close(t, -errno);
 }
 
-void transport_write_drained(petal_transport_t *t)
+void pcb_transport_write_drained(petal_transport_t *t)
 {
-    transport_maybe_resume(t);
-    if (t->lost || transport_buffered(t)) return;   /* resume_writing may have written more */
-    if (t->closing) transport_force_close(t, 0);
+    pcb_transport_maybe_resume(t);
+    if (t->lost || pcb_transport_buffered(t)) return;   /* resume_writing may have written more */
+    if (t->closing) pcb_transport_force_close(t, 0);
     else if (t->eof_req && !t->eof_done) do_shutdown(t);
 }
 
-int transport_buffer(petal_transport_t *t, const struct iovec *iov, int iovcnt, size_t skip)
+int pcb_transport_buffer(petal_transport_t *t, const struct iovec *iov, int iovcnt, size_t skip)
 {
     size_t total = 0;
     for (int i = 0; i < iovcnt; i++) total += iov[i].iov_len;
@@ -181,7 +181,7 @@ int transport_buffer(petal_transport_t *t, const struct iovec *iov, int iovcnt, 
     return 0;
 }
 
-void transport_consume(petal_transport_t *t, size_t n)
+void pcb_transport_consume(petal_transport_t *t, size_t n)
 {
     t->wpos += n;
     if (t->wpos == t->wlen) t->wpos = t->wlen = 0;
@@ -212,11 +212,11 @@ static int check_stream_fd(int fd)
     return 0;
 }
 
-int transport_new(petal_loop_t *loop, const petal_protocol_t *proto, void *user, int fd, petal_transport_t **out)
+int pcb_transport_new(petal_loop_t *loop, const petal_protocol_t *proto, void *user, int fd, petal_transport_t **out)
 {
     int native = petal_loop_has_native_sock(loop);
     if (native < 0) return native;
-    struct registry *reg = registry_of(loop);
+    struct registry *reg = pcb_registry_of(loop);
     if (!reg) return PETAL_ENOMEM;
     petal_transport_t *t = calloc(1, sizeof *t);
     if (!t) return PETAL_ENOMEM;
@@ -255,7 +255,7 @@ int petal_transport_adopt(petal_loop_t *loop, const petal_protocol_t *proto, voi
     if (!loop || !proto) return PETAL_EINVAL;
     if (petal_loop_is_closed(loop)) return PETAL_ECLOSED;
     int rc = check_stream_fd(fd);
-    return rc ? rc : transport_new(loop, proto, user, fd, out);
+    return rc ? rc : pcb_transport_new(loop, proto, user, fd, out);
 }
 
 /* ---- writing ----------------------------------------------------------- */
@@ -270,9 +270,9 @@ int petal_transport_writev(petal_transport_t *t, const struct iovec *iov, int io
     }
     if (t->closing || t->eof_req) return T_EPIPE;
     if (total == 0) return 0;
-    int rc = t->native ? native_write(t, iov, iovcnt, total) : ready_write(t, iov, iovcnt, total);
+    int rc = t->native ? pcb_native_write(t, iov, iovcnt, total) : pcb_ready_write(t, iov, iovcnt, total);
     if (rc) return rc;
-    if (!t->writing_paused && !t->lost && transport_buffered(t) > t->high) {
+    if (!t->writing_paused && !t->lost && pcb_transport_buffered(t) > t->high) {
         t->writing_paused = true;
         if (t->proto->pause_writing) t->proto->pause_writing(t, t->user);
     }
@@ -292,7 +292,7 @@ int petal_transport_write_eof(petal_transport_t *t)
     if (t->closing) return T_EPIPE;
     if (t->eof_req) return 0;
     t->eof_req = true;
-    if (transport_buffered(t) == 0) do_shutdown(t);
+    if (pcb_transport_buffered(t) == 0) do_shutdown(t);
     return 0;
 }
 
@@ -310,7 +310,7 @@ int petal_transport_abort(petal_transport_t *t)
 {
     if (!t) return PETAL_EINVAL;
     if (t->lost) return PETAL_EALREADY;
-    transport_force_close(t, 0);
+    pcb_transport_force_close(t, 0);
     return 0;
 }
 
@@ -323,7 +323,7 @@ int petal_transport_pause_reading(petal_transport_t *t)
     t->paused = true;
     /* On io_uring a receive already in the kernel stays there: cancelling it
      * could drop bytes it already took. Its data waits for resume. */
-    if (t->made && !t->native) ready_stop_reading(t);
+    if (t->made && !t->native) pcb_ready_stop_reading(t);
     return 0;
 }
 
@@ -356,11 +356,11 @@ int petal_transport_set_write_buffer_limits(petal_transport_t *t, ssize_t high, 
     if (l > h) return PETAL_EINVAL;
     t->high = h;
     t->low = l;
-    if (!t->writing_paused && !t->lost && transport_buffered(t) > t->high) {
+    if (!t->writing_paused && !t->lost && pcb_transport_buffered(t) > t->high) {
         t->writing_paused = true;
         if (t->proto->pause_writing) t->proto->pause_writing(t, t->user);
     } else {
-        transport_maybe_resume(t);
+        pcb_transport_maybe_resume(t);
     }
     return 0;
 }
@@ -375,7 +375,7 @@ int petal_transport_get_write_buffer_limits(const petal_transport_t *t, size_t *
 
 size_t petal_transport_get_write_buffer_size(const petal_transport_t *t)
 {
-    return t ? transport_buffered(t) : 0;
+    return t ? pcb_transport_buffered(t) : 0;
 }
 
 static int copy_addr(const struct sockaddr_storage *src, socklen_t srclen, int err, struct sockaddr_storage *addr,

@@ -56,36 +56,36 @@ struct petal_transport {
 };
 
 /* registry.c: NULL when out of memory */
-struct registry *registry_of(petal_loop_t *loop);
+struct registry *pcb_registry_of(petal_loop_t *loop);
 /* The loop is closing: close the fd and free, whatever is pending. */
-void transport_release_at_close(petal_transport_t *t);
-void server_release_at_close(petal_server_t *s);
+void pcb_transport_release_at_close(petal_transport_t *t);
+void pcb_server_release_at_close(petal_server_t *s);
 
 /* transport.c */
-int transport_new(petal_loop_t *loop, const petal_protocol_t *proto, void *user, int fd, petal_transport_t **out);
-void transport_unref(petal_transport_t *t);
+int pcb_transport_new(petal_loop_t *loop, const petal_protocol_t *proto, void *user, int fd, petal_transport_t **out);
+void pcb_transport_unref(petal_transport_t *t);
 /* Ends the transport now with err (0 = clean): drops the buffer, stops all
  * I/O, schedules connection_lost. No-op if already lost. */
-void transport_force_close(petal_transport_t *t, int err);
+void pcb_transport_force_close(petal_transport_t *t, int err);
 /* Data arrived (n > 0), EOF (n == 0) or a receive error (n < 0). */
-void transport_on_read(petal_transport_t *t, const void *data, ssize_t n);
+void pcb_transport_on_read(petal_transport_t *t, const void *data, ssize_t n);
 /* The write buffer emptied: resume_writing, write_eof or close as asked. */
-void transport_write_drained(petal_transport_t *t);
-void transport_maybe_resume(petal_transport_t *t);
-size_t transport_buffered(const petal_transport_t *t);
+void pcb_transport_write_drained(petal_transport_t *t);
+void pcb_transport_maybe_resume(petal_transport_t *t);
+size_t pcb_transport_buffered(const petal_transport_t *t);
 /* Appends to the write buffer (PETAL_ENOMEM). */
-int transport_buffer(petal_transport_t *t, const struct iovec *iov, int iovcnt, size_t skip);
+int pcb_transport_buffer(petal_transport_t *t, const struct iovec *iov, int iovcnt, size_t skip);
 /* Marks the buffer's first n bytes as sent. */
-void transport_consume(petal_transport_t *t, size_t n);
+void pcb_transport_consume(petal_transport_t *t, size_t n);
 
 /* io_ready.c / io_native.c: the path's operations */
-void ready_start_reading(petal_transport_t *t);
-void ready_stop_reading(petal_transport_t *t);
-int ready_write(petal_transport_t *t, const struct iovec *iov, int iovcnt, size_t total);
-void ready_stop_all(petal_transport_t *t);
-void native_start_reading(petal_transport_t *t);
-void native_stop_reading(petal_transport_t *t);
-int native_write(petal_transport_t *t, const struct iovec *iov, int iovcnt, size_t total);
-void native_stop_all(petal_transport_t *t);
+void pcb_ready_start_reading(petal_transport_t *t);
+void pcb_ready_stop_reading(petal_transport_t *t);
+int pcb_ready_write(petal_transport_t *t, const struct iovec *iov, int iovcnt, size_t total);
+void pcb_ready_stop_all(petal_transport_t *t);
+void pcb_native_start_reading(petal_transport_t *t);
+void pcb_native_stop_reading(petal_transport_t *t);
+int pcb_native_write(petal_transport_t *t, const struct iovec *iov, int iovcnt, size_t total);
+void pcb_native_stop_all(petal_transport_t *t);
 
 #endif

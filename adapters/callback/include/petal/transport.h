@@ -34,7 +34,9 @@
 
 #include "petal/future.h"
 #include "petal/loop.h"
-#include "petal/resolve.h"    /* one header for the callback adapter */
+/* One header for the callback adapter: datagrams and name resolution too. */
+#include "petal/datagram.h"
+#include "petal/resolve.h"
 
 #ifdef __cplusplus
 extern "C" {
