@@ -120,8 +120,14 @@ int64_t petal_core_timeout_ns(petal_loop_t *loop)
         atomic_load_explicit(&loop->ts_pending, memory_order_relaxed))
         return 0;
     if (loop->n_unverified) {
-        /* About to block: no receive may wait on a registration that its fd
-         * number no longer names. */
+        /* About to block while receives wait with their fd unchecked (sock.c).
+         * First poll once without blocking: usually I/O is there and serves
+         * them. If that poll brought nothing, check them now: none may sleep
+         * on a registration that its fd number no longer names. */
+        if (loop->zero_poll_iter != loop->iter) {
+            loop->zero_poll_iter = loop->iter + 1;
+            return 0;
+        }
         sock_verify(loop, true);
         if (loop->done_head || loop->ready_len) return 0;
     }
@@ -250,6 +256,7 @@ int petal_loop_close(petal_loop_t *loop)
 static void loop_unref(petal_loop_t *loop)
 {
     if (--loop->refs == 0) {
+        sock_ops_free(loop);
         pthread_mutex_destroy(&loop->ts_lock);
         free(loop);
     }

@@ -57,6 +57,7 @@ struct fd_entry {
     bool unverified;  /* a receive waits on the idle watch, identity not checked yet */
     bool known_open;  /* completion path: fcntl() saw it open (until fd_closing) */
     uint64_t idle_iter;
+    uint64_t unverified_iter;  /* the iteration that queued that receive */
     petal_sock_op_t *rq, *wq;       /* socket operations: receive and send side, FIFO */
     dev_t dev;        /* identity of the open file, to notice a reused number */
     ino_t ino;
@@ -90,6 +91,8 @@ struct petal_loop {
     uint64_t timer_seq;
 
     petal_sock_op_t *done_head, *done_tail;  /* finished socket operations to deliver */
+    petal_sock_op_t *ops_spare;    /* freed operations for reuse (sock.c) */
+    unsigned n_ops_spare;
 
     struct fd_entry *fds;
     int fds_cap;
@@ -97,6 +100,7 @@ struct petal_loop {
     int *unverified;               /* fds whose unverified flag is set (sock.c) */
     uint32_t n_unverified, unverified_cap;
     uint64_t unverified_iter;      /* iteration of the oldest one */
+    uint64_t zero_poll_iter;       /* iteration + 1 of the last poll made non-blocking for them */
 
     pthread_mutex_t ts_lock;       /* call_soon_threadsafe queue */
     struct ts_call *ts_calls;
@@ -170,6 +174,7 @@ void sock_deliver(petal_loop_t *loop);
 /* Checks the identity of fds whose receives wait unchecked (sock.c). `all`:
  * every one (the loop is about to block), else only after a few iterations. */
 void sock_verify(petal_loop_t *loop, bool all);
+void sock_ops_free(petal_loop_t *loop);
 
 /* embed.c */
 void embed_update(petal_loop_t *loop, int fd, unsigned events);

@@ -61,16 +61,53 @@ static void unlink_op(struct fd_entry *e, petal_sock_op_t *op)
         }
 }
 
-/* Finishes op's future with result and frees op (already unlinked). */
+#define OPS_SPARE_MAX 64
+
+/* Operations are recycled through a per-loop free list: two allocations
+ * less per call (the op, and for a send of up to sizeof op->addr bytes its
+ * copy, which lives in the op's unused address field). */
+static petal_sock_op_t *op_new(petal_loop_t *loop)
+{
+    petal_sock_op_t *op = loop->ops_spare;
+    if (!op) return calloc(1, sizeof *op);
+    loop->ops_spare = op->next;
+    loop->n_ops_spare--;
+    memset(op, 0, sizeof *op);
+    return op;
+}
+
+static void op_free(petal_loop_t *loop, petal_sock_op_t *op)
+{
+    if (op->kind == PETAL_OP_SEND && op->buf != (void *)&op->addr) free(op->buf);
+    if (loop->n_ops_spare >= OPS_SPARE_MAX) {
+        free(op);
+        return;
+    }
+    op->next = loop->ops_spare;
+    loop->ops_spare = op;
+    loop->n_ops_spare++;
+}
+
+void sock_ops_free(petal_loop_t *loop)
+{
+    while (loop->ops_spare) {
+        petal_sock_op_t *op = loop->ops_spare;
+        loop->ops_spare = op->next;
+        free(op);
+    }
+    loop->n_ops_spare = 0;
+}
+
+/* Finishes op's future with result and frees op (already unlinked). The op
+ * goes first: the future's last reference may hold the loop's memory. */
 static void finish(petal_sock_op_t *op, ssize_t result)
 {
     petal_future_t *f = op->fut;
     future_on_cancel(f, NULL, NULL);
     if (result < 0) petal_future_set_error(f, (int)result);
     else petal_future_set_result(f, (void *)(intptr_t)result, NULL);
+    op_free(petal_future_loop(f), op);
     petal_future_release(f);
-    if (op->kind == PETAL_OP_SEND) free(op->buf);
-    free(op);
 }
 
 /* Queues op's result for delivery at the start of the next tick. */
@@ -219,6 +256,7 @@ static bool note_unverified(petal_loop_t *loop, int fd, struct fd_entry *e)
     if (loop->n_unverified == 0) loop->unverified_iter = loop->iter;
     loop->unverified[loop->n_unverified++] = fd;
     e->unverified = true;
+    e->unverified_iter = loop->iter;
     return true;
 }
 
@@ -277,9 +315,9 @@ static void drop_completed(petal_loop_t *loop, petal_sock_op_t *op)
     *p = op->next;
     if (loop->done_tail == op) loop->done_tail = prev;
     if (op->kind == PETAL_OP_ACCEPT && op->result >= 0) close((int)op->result);
-    petal_future_release(op->fut);
-    if (op->kind == PETAL_OP_SEND) free(op->buf);
-    free(op);
+    petal_future_t *f = op->fut;
+    op_free(loop, op);
+    petal_future_release(f);
 }
 
 static void on_cancel(petal_future_t *f, void *arg)
@@ -295,11 +333,11 @@ static void on_cancel(petal_future_t *f, void *arg)
     bool was_head = *queue_of(e, op) == op;
     if (loop->backend->sock_submit) loop->backend->sock_cancel(loop, op);
     unlink_op(e, op);
-    petal_future_release(op->fut);
-    if (op->kind == PETAL_OP_SEND) free(op->buf);
+    petal_future_t *fut = op->fut;
     bool write = sends(op);
     int fd = op->fd;
-    free(op);
+    op_free(loop, op);
+    petal_future_release(fut);
     if (loop->backend->sock_submit) return;
     if (!*(write ? &e->wq : &e->rq)) fds_unwatch(loop, fd, write, OWNER_SOCK);
     else if (was_head) petal_core_io(loop, fd, write ? PETAL_WRITABLE : PETAL_READABLE);
@@ -364,16 +402,41 @@ static void verify_fd(petal_loop_t *loop, int fd, struct fd_entry *e)
         }
 }
 
+/* all: every waiting receive (the loop is about to block); else those that
+ * have waited VERIFY_ITERS iterations. The list is in queueing order; entries
+ * whose receive was served meanwhile (flag cleared) are dropped. */
 void sock_verify(petal_loop_t *loop, bool all)
 {
     if (!all && loop->iter - loop->unverified_iter < VERIFY_ITERS) return;
-    uint32_t n = loop->n_unverified;
-    loop->n_unverified = 0;
+    uint32_t n = loop->n_unverified, kept = 0;
+    int *fds = loop->unverified;
+    loop->unverified = NULL;    /* verify_fd may queue new entries: a fresh list */
+    loop->n_unverified = loop->unverified_cap = 0;
     for (uint32_t i = 0; i < n; i++) {
-        int fd = loop->unverified[i];
+        int fd = fds[i];
         struct fd_entry *e = fds_entry(loop, fd);
-        if (e && e->unverified) verify_fd(loop, fd, e);
+        if (!e || !e->unverified) continue;
+        if (all || loop->iter - e->unverified_iter >= VERIFY_ITERS) {
+            verify_fd(loop, fd, e);
+            continue;
+        }
+        fds[kept++] = fd;
     }
+    if (kept && !loop->unverified) {
+        loop->unverified = fds;
+        loop->n_unverified = kept;
+        loop->unverified_cap = n;
+        loop->unverified_iter = fds_entry(loop, fds[0])->unverified_iter;
+        return;
+    }
+    /* Nothing kept, or verify_fd started a list of its own (never in
+     * practice: restarted receives are watched afresh, not idle). */
+    for (uint32_t i = 0; i < kept; i++) {
+        struct fd_entry *e = fds_entry(loop, fds[i]);
+        e->unverified = false;
+        if (!note_unverified(loop, fds[i], e)) verify_fd(loop, fds[i], e);
+    }
+    free(fds);
 }
 
 static int start(petal_loop_t *loop, petal_sock_op_t *op, petal_future_t **out)
@@ -441,7 +504,7 @@ static int prepare(petal_loop_t *loop, int fd, size_t len, petal_future_t **out,
         if (fl < 0) return PETAL_EBADF;
         if ((kind == PETAL_OP_ACCEPT || kind == PETAL_OP_CONNECT) && !(fl & O_NONBLOCK)) return PETAL_EINVAL;
     }
-    petal_sock_op_t *op = calloc(1, sizeof *op);
+    petal_sock_op_t *op = op_new(loop);
     if (!op) return PETAL_ENOMEM;
     op->kind = kind;
     op->fd = fd;
@@ -452,10 +515,7 @@ static int prepare(petal_loop_t *loop, int fd, size_t len, petal_future_t **out,
 static int submit(petal_loop_t *loop, petal_sock_op_t *op, petal_future_t **out)
 {
     int rc = start(loop, op, out);
-    if (rc) {
-        if (op->kind == PETAL_OP_SEND) free(op->buf);
-        free(op);
-    }
+    if (rc) op_free(loop, op);
     return rc;
 }
 
@@ -478,8 +538,9 @@ int petal_sock_send(petal_loop_t *loop, int fd, const void *buf, size_t len, pet
     if (rc) return rc;
     /* petal owns a copy: the caller's buffer is free as soon as we return,
      * and a cancelled send can never read freed memory. */
-    if (len && !(op->buf = malloc(len))) {
-        free(op);
+    op->buf = len <= sizeof op->addr ? (void *)&op->addr : malloc(len);
+    if (!op->buf) {
+        op_free(loop, op);
         return PETAL_ENOMEM;
     }
     if (len) memcpy(op->buf, buf, len);

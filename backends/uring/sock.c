@@ -187,11 +187,13 @@ int uring_sock_submit(petal_loop_t *loop, petal_sock_op_t *op)
             free(s);
             return PETAL_ENOMEM;
         }
-    } else if (op->kind == PETAL_OP_SEND && op->len) {
-        s->buf = op->buf;    /* the core's copy: ours until the CQE */
+    } else if (op->kind == PETAL_OP_SEND && op->buf != (void *)&op->addr) {
+        s->buf = op->buf;    /* the core's heap copy: ours until the CQE */
         op->buf = NULL;
     } else if (op->kind == PETAL_OP_SEND) {
-        s->buf = s->small;
+        _Static_assert(sizeof s->small >= sizeof op->addr, "a small send fits");
+        s->buf = s->small;   /* the core's copy lives in op, which may go first */
+        memcpy(s->small, op->buf, op->len);
     }
     if (op->kind == PETAL_OP_CONNECT) {
         memcpy(&s->addr, &op->addr, sizeof s->addr);

@@ -36,7 +36,7 @@ typedef struct petal_sock_op {
     void *buf;                      /* RECV: the user's buffer; SEND: the bytes */
     size_t len;
     size_t done;                    /* SEND: bytes sent so far */
-    struct sockaddr_storage addr;   /* CONNECT */
+    struct sockaddr_storage addr;   /* CONNECT; SEND: a small send's bytes (buf points here) */
     socklen_t addrlen;
     petal_future_t *fut;
     struct petal_sock_op *next;     /* core: per-fd queue, then completion list */
