@@ -7,6 +7,7 @@
  * completion that arrives after connection_lost never touches freed memory. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -262,7 +263,7 @@ int petal_transport_adopt(petal_loop_t *loop, const petal_protocol_t *proto, voi
 
 int petal_transport_writev(petal_transport_t *t, const struct iovec *iov, int iovcnt)
 {
-    if (!t || iovcnt < 0 || (iovcnt && !iov)) return PETAL_EINVAL;
+    if (!t || iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt && !iov)) return PETAL_EINVAL;
     size_t total = 0;
     for (int i = 0; i < iovcnt; i++) {
         if (!iov[i].iov_base && iov[i].iov_len) return PETAL_EINVAL;

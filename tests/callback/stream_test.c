@@ -1,6 +1,8 @@
 /* Transports on one backend (this file is linked once per backend): the
  * order of protocol callbacks, half-close, close/abort, writes after close,
  * resets, pause/resume reading, writev, write_eof. */
+#include <limits.h>
+
 #include "tests/callback/common.h"
 
 static void test_native_sock_query(void **state)
@@ -546,6 +548,7 @@ static void test_writev(void **state)
     struct iovec bad = { NULL, 4 };
     assert_int_equal(petal_transport_writev(t, &bad, 1), PETAL_EINVAL);
     assert_int_equal(petal_transport_writev(t, v, -1), PETAL_EINVAL);
+    assert_int_equal(petal_transport_writev(t, v, IOV_MAX + 1), PETAL_EINVAL);
     assert_int_equal(petal_transport_write(t, NULL, 3), PETAL_EINVAL);
     assert_int_equal(petal_transport_write(t, NULL, 0), 0);
     assert_int_equal(petal_transport_close(t), 0);

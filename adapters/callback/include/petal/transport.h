@@ -122,7 +122,8 @@ int petal_server_close(petal_server_t *s);
 /* Queues len bytes. Never blocks: sends what the kernel takes at once and
  * buffers the rest. 0 when accepted; a failure of the connection is reported
  * through connection_lost, not here. -EPIPE after close(), abort(),
- * write_eof() or a lost connection; PETAL_EINVAL for NULL data with len > 0. */
+ * write_eof() or a lost connection; PETAL_EINVAL for NULL data with len > 0
+ * (writev: also iovcnt < 0 or > IOV_MAX). */
 int petal_transport_write(petal_transport_t *t, const void *data, size_t len);
 int petal_transport_writev(petal_transport_t *t, const struct iovec *iov, int iovcnt);
 /* Shuts down the write side once the buffer is flushed (half-close). */
