@@ -3,7 +3,8 @@
  *
  *   green_bench [-p 1,2] [-n 100,1000,10000,100000,1000000] [-b uv,ev,event,uring]
  *               [-s dedicated,shared] [-r runs] [-R big_gevent_runs] [-G gevent_max_n]
- *               [-c cpu] [-T timeout_s] [--sleepers PATH] [--gevent PATH] [--python PATH]
+ *               [-d dedicated_max_n] [-c cpu] [-T timeout_s] [--sleepers PATH] [--gevent PATH]
+ *               [--python PATH]
  *
  * Every run is a fresh process (fork + exec), so each peak RSS (wait4's
  * ru_maxrss) is one program's. Runs are interleaved: for each (prog, n), run
@@ -37,7 +38,7 @@ struct opts {
     const char *stacks[2];
     int nstacks;
     int runs, big_gevent_runs, cpu;
-    long gevent_max_n;
+    long gevent_max_n, dedicated_max_n;
     double timeout_s;
     const char *sleepers, *gevent, *python;
 };
@@ -47,10 +48,13 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: green_bench [-p 1,2] [-n 100,1000,10000,100000,1000000] [-b uv,ev,event,uring]\n"
             "                   [-s dedicated,shared] [-r runs] [-R big_gevent_runs] [-G gevent_max_n]\n"
-            "                   [-c cpu] [-T timeout_s] [--sleepers PATH] [--gevent PATH] [--python PATH]\n"
+            "                   [-d dedicated_max_n] [-c cpu] [-T timeout_s] [--sleepers PATH] [--gevent PATH]\n"
+            "                   [--python PATH]\n"
             "  -r  runs per figure (default 5)\n"
             "  -R  gevent runs at n >= 1,000,000 (default 1: ~1 min and 8 GB each)\n"
             "  -G  largest n gevent runs at (default 1000000; 0: no gevent column)\n"
+            "  -d  largest n dedicated stacks run at (default 100000: a million dedicated\n"
+            "      stacks hold 4.3 GB and take over a minute a run on this VM)\n"
             "  -c  pin every program to this cpu (default: not pinned)\n"
             "  -T  kill a program after this many seconds (default 900)\n");
 }
@@ -98,7 +102,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     static char def_p[] = "1,2";
     char *ns = def_ns, *bs = def_b, *ss = def_s, *ps = def_p;
     *o = (struct opts){ .runs = 5, .big_gevent_runs = 1, .cpu = -1, .gevent_max_n = 1000000,
-                        .timeout_s = 900, .python = "/usr/bin/python3" };
+                        .dedicated_max_n = 100000, .timeout_s = 900, .python = "/usr/bin/python3" };
     static const struct option longs[] = {
         { "sleepers", required_argument, NULL, 'S' },
         { "gevent", required_argument, NULL, 'P' },
@@ -107,7 +111,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         { NULL, 0, NULL, 0 },
     };
     int c;
-    while ((c = getopt_long(argc, argv, "p:n:b:s:r:R:G:c:T:h", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:n:b:s:r:R:G:d:c:T:h", longs, NULL)) != -1) {
         switch (c) {
         case 'p': ps = optarg; break;
         case 'n': ns = optarg; break;
@@ -116,6 +120,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case 'r': o->runs = atoi(optarg); break;
         case 'R': o->big_gevent_runs = atoi(optarg); break;
         case 'G': o->gevent_max_n = atol(optarg); break;
+        case 'd': o->dedicated_max_n = atol(optarg); break;
         case 'c': o->cpu = atoi(optarg); break;
         case 'T': o->timeout_s = atof(optarg); break;
         case 'S': o->sleepers = optarg; break;
@@ -145,7 +150,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 
 static int runs_for(const struct opts *o, const struct column *col, long n)
 {
-    if (col->backend) return o->runs;
+    if (col->backend) return strcmp(col->stack, "dedicated") || n <= o->dedicated_max_n ? o->runs : 0;
     if (n > o->gevent_max_n) return 0;
     return n >= 1000000 && o->big_gevent_runs < o->runs ? o->big_gevent_runs : o->runs;
 }
@@ -176,6 +181,10 @@ int main(int argc, char **argv)
     for (int c = 0; c < ncols; c++) table_set_label(&t, c, cols[c].label, cols[c].backend != NULL);
     fprintf(stderr, "green_bench: sleepers=%s gevent=%s python=%s cpu=%d runs=%d\n", o.sleepers,
             o.gevent, o.python, o.cpu, o.runs);
+    printf("green_bench: %d run(s) per figure%s; gevent up to n=%ld, %d run(s) at n >= 1000000; "
+           "dedicated stacks up to n=%ld (-d); %s\n",
+           o.runs, o.cpu >= 0 ? "" : " (not pinned: -c)", o.gevent_max_n, o.big_gevent_runs, o.dedicated_max_n,
+           o.cpu >= 0 ? "every program pinned to one cpu (-c)" : "programs not pinned");
 
     int failures = 0;
     for (int p = 0; p < o.nprogs; p++)
@@ -201,9 +210,9 @@ int main(int argc, char **argv)
                         failures++;
                         continue;
                     }
-                    fprintf(stderr, "run prog=%d n=%ld column=\"%s\" run=%d wall_s=%.6f peak_rss_kib=%ld\n",
-                            o.progs[p], o.ns[i], col->label, r + 1, res.wall_s, res.peak_rss_kib);
-                    table_add(&t, p, i, c, res.wall_s, res.peak_rss_kib);
+                    fprintf(stderr, "run prog=%d n=%ld column=\"%s\" run=%d wall_s=%.6f cpu_s=%.3f peak_rss_kib=%ld\n",
+                            o.progs[p], o.ns[i], col->label, r + 1, res.wall_s, res.cpu_s, res.peak_rss_kib);
+                    table_add(&t, p, i, c, res.wall_s, res.cpu_s, res.peak_rss_kib);
                 }
     table_print(&t, stdout);
     targets_print(&t, stdout);

@@ -29,9 +29,11 @@ rc=$?
 if [ $rc -ne 0 ]; then fail "green_bench exited $rc: $(tail -5 log.txt)"; fi
 head='| prog | n | uv dedicated | uv shared | uring dedicated | uring shared | gevent |'
 if grep -qxF "$head" <<<"$out"; then ok "table header"; else fail "no table header in: $out"; fi
-# 4 rows of medians, 4 of spreads, each with 5 cells.
+# 4 rows of medians, 4 of CPU times, 4 of spreads, each with 5 cells.
 rows=$(grep -cE '^\| [12] \| (10|100) \|( [0-9.]+ s / [0-9.]+ MiB \|){5}$' <<<"$out")
 if [ "$rows" = 4 ]; then ok "4 median rows"; else fail "median rows: $rows in: $out"; fi
+cpus=$(grep -cE '^\| [12] \| (10|100) \|( [0-9]+\.[0-9]{3} s \|){5}$' <<<"$out")
+if [ "$cpus" = 4 ]; then ok "4 cpu rows"; else fail "cpu rows: $cpus in: $out"; fi
 spreads=$(grep -cE '^\| [12] \| (10|100) \|( [0-9]+% / [0-9]+% \(2\) \|){5}$' <<<"$out")
 if [ "$spreads" = 4 ]; then ok "4 spread rows"; else fail "spread rows: $spreads in: $out"; fi
 runs=$(grep -c '^run prog=' log.txt)

@@ -133,5 +133,7 @@ int run_program(char *const argv[], int prog, long n, int cpu, double timeout_s,
     rc = parse(buf, prog, n, out, err, errlen);
     if (rc < 0) return rc;
     out->peak_rss_kib = ru.ru_maxrss;  /* KiB on Linux */
+    out->cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+                 (double)ru.ru_stime.tv_usec / 1e6;
     return 0;
 }

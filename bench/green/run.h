@@ -8,6 +8,7 @@ struct run_result {
     double wall_s;      /* as the program printed it */
     long self_rss_kib;  /* peak_rss_kib as the program printed it */
     long peak_rss_kib;  /* ru_maxrss of the child from wait4() */
+    double cpu_s;       /* user + system CPU time of the child, from wait4() */
 };
 
 /* Forks, pins the child to cpu (if >= 0), execs argv[0] with argv, collects

@@ -9,6 +9,7 @@
 struct cell {
     double *wall;   /* one per run */
     double *rss;    /* KiB, one per run */
+    double *cpu;    /* user + system seconds of the whole process, one per run */
     int count;
     bool failed;
 };
@@ -25,7 +26,7 @@ struct table {
 int table_init(struct table *t, int nprogs, const int *progs, int nns, const long *ns, int ncols,
                int max_runs);
 void table_set_label(struct table *t, int col, const char *label, bool is_petal);
-void table_add(struct table *t, int p, int i, int c, double wall_s, long rss_kib);
+void table_add(struct table *t, int p, int i, int c, double wall_s, double cpu_s, long rss_kib);
 void table_fail(struct table *t, int p, int i, int c);
 /* The medians, then the spread of every figure. */
 void table_print(const struct table *t, FILE *f);
