@@ -554,6 +554,53 @@ static void test_limits_change_pauses_and_resumes(void **state)
     free_loop(loop);
 }
 
+/* Out of fds: accept fails with EMFILE; the server pauses accepting instead
+ * of spinning, and takes the connections once fds are free again. Not on
+ * io_uring: its accept does not see a RLIMIT_NOFILE lowered after the ring
+ * was set up (seen here: fd 8 accepted with the limit at 8), so EMFILE
+ * cannot be provoked this way. */
+static void test_accept_out_of_fds(void **state)
+{
+    (void)state;
+    petal_loop_t *loop = new_loop();
+    if (is_uring_backend(loop)) {
+        free_loop(loop);
+        skip();
+    }
+    struct srv s = { .n = 0 };
+    petal_server_t *server;
+    assert_int_equal(petal_create_server(loop, &srv_proto, &s, "127.0.0.1", 0, 0, &server), 0);
+    struct sockaddr_storage a;
+    socklen_t alen;
+    assert_int_equal(petal_server_address(server, 0, &a, &alen), 0);
+    int c[2];
+    for (int i = 0; i < 2; i++) c[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    run_iters(loop, 2);
+    /* no fd number above the highest open one may be made now */
+    int top = dup(0);
+    assert_true(top >= 0);
+    close(top);
+    struct rlimit old, low;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = (rlim_t)top;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    for (int i = 0; i < 2; i++) assert_int_equal(connect(c[i], (struct sockaddr *)&a, alen), 0);
+    double end = now_s() + 0.3;
+    while (now_s() < end) run_iters(loop, 1);
+    assert_int_equal(s.n, 0);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    end = now_s() + 5;
+    while (s.n < 2 || !s.conns[1].made) {
+        assert_true(now_s() < end);
+        run_iters(loop, 1);
+    }
+    for (int i = 0; i < 2; i++) close(c[i]);
+    for (int i = 0; i < 2; i++) run_until(loop, is_lost, &s.conns[i], 5);
+    assert_int_equal(petal_server_close(server), 0);
+    free_loop(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -570,6 +617,7 @@ int main(void)
         cmocka_unit_test(test_write_buffer_limits),
         cmocka_unit_test(test_flow_control_slow_reader),
         cmocka_unit_test(test_limits_change_pauses_and_resumes),
+        cmocka_unit_test(test_accept_out_of_fds),
     };
     return cmocka_run_group_tests_name("transport_server", tests, NULL, NULL);
 }
