@@ -18,8 +18,9 @@ struct petal_future {
     int err;                 /* when done: 0 = result, else the error */
     void *value;
     petal_dtor dtor;
-    struct done_cb *cbs;
+    struct done_cb *cbs;       /* `first` until a second callback is added */
     size_t ncbs, cbs_cap;
+    struct done_cb first;      /* most futures get one callback: no allocation */
     void (*on_cancel)(petal_future_t *f, void *arg);
     void *on_cancel_arg;
 };
@@ -40,6 +41,8 @@ int petal_future_new(petal_loop_t *loop, petal_future_t **out)
     if (!f) return PETAL_ENOMEM;
     f->loop = loop;
     f->refs = 1;
+    f->cbs = &f->first;
+    f->cbs_cap = 1;
     loop->refs++;    /* the loop's memory outlives its futures */
     *out = f;
     return 0;
@@ -55,7 +58,7 @@ void petal_future_release(petal_future_t *f)
 {
     if (!f || --f->refs) return;
     if (f->dtor) f->dtor(f->value);
-    free(f->cbs);
+    if (f->cbs != &f->first) free(f->cbs);
     petal_loop_t *loop = f->loop;
     free(f);
     future_loop_release(loop);
@@ -139,9 +142,10 @@ int petal_future_add_done_callback(petal_future_t *f, petal_future_cb cb, void *
     if (rc) return rc;
     if (f->state != FUT_PENDING) return schedule_cb(f, cb, arg);
     if (f->ncbs == f->cbs_cap) {
-        size_t cap = f->cbs_cap ? f->cbs_cap * 2 : 2;
-        struct done_cb *c = realloc(f->cbs, cap * sizeof *c);
+        size_t cap = f->cbs_cap * 2;
+        struct done_cb *c = f->cbs == &f->first ? malloc(cap * sizeof *c) : realloc(f->cbs, cap * sizeof *c);
         if (!c) return PETAL_ENOMEM;
+        if (f->cbs == &f->first) c[0] = f->first;
         f->cbs = c;
         f->cbs_cap = cap;
     }

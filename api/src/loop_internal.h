@@ -56,6 +56,7 @@ struct fd_entry {
     bool idle_reader;
     bool unverified;  /* a receive waits on the idle watch, identity not checked yet */
     bool known_open;  /* completion path: fcntl() saw it open (until fd_closing) */
+    bool eager_rx;    /* idle watch: try a new receive at once (sock.c) */
     uint64_t idle_iter;
     uint64_t unverified_iter;  /* the iteration that queued that receive */
     petal_sock_op_t *rq, *wq;       /* socket operations: receive and send side, FIFO */

@@ -20,7 +20,10 @@
  * - when the user watches the fd, calls petal_fd_closing(), or the loop
  *   closes.
  * A receive that arrives after a poll which found nothing to read waits
- * for the next poll without trying at once (no system call at all). The fd
+ * for the next poll without trying at once (no system call at all), unless
+ * the fd's last such receive was served by the very next poll: then its
+ * data tends to be there already (ping-pong with a peer on this loop) and
+ * it is tried at once, until a try finds nothing (eager_rx). The fd
  * may have been closed meanwhile (petal_fd_closing() is only required while
  * something waits) and its number reused, and epoll forgets a closed file
  * by itself, so such a receive is "unverified": its fd's identity (st_dev,
@@ -223,8 +226,15 @@ static void on_ready(petal_loop_t *loop, int fd, int status, void *arg)
     }
     if (!write && e->unverified) {
         /* Readiness that brought nothing may belong to another file. */
-        if (!served) verify_fd(loop, fd, e);
-        else e->unverified = false;
+        if (!served) {
+            verify_fd(loop, fd, e);
+        } else {
+            /* Served by the first poll after it was queued: its data may
+             * well have been there already (a peer on this loop sent it in
+             * the same iteration), so try at once next time. */
+            if (loop->iter == e->unverified_iter + 1) e->eager_rx = true;
+            e->unverified = false;
+        }
     }
     if (*q || !(write ? e->writer : e->reader)) return;    /* waiting, or restarted */
     if (!write && may_idle(loop)) {
@@ -266,7 +276,7 @@ static int ready_start(petal_loop_t *loop, struct fd_entry *e, petal_sock_op_t *
     petal_sock_op_t **q = write ? &e->wq : &e->rq;
     bool idle = !write && e->idle_reader;    /* implies an empty queue */
     ssize_t result;
-    if (idle && loop->iter > e->idle_iter) {
+    if (idle && !e->eager_rx && loop->iter > e->idle_iter) {
         struct slot *w = slot_lookup(loop, e->reader);
         if (w && !w->queued && note_unverified(loop, op->fd, e)) {
             /* A poll since the last receive found nothing to read: wait
@@ -289,7 +299,8 @@ static int ready_start(petal_loop_t *loop, struct fd_entry *e, petal_sock_op_t *
         return 0;
     }
     if (idle) {
-        if (same_file(e, op->fd)) {
+        e->eager_rx = false;    /* trying at once found nothing: skip it next time */
+        if (note_unverified(loop, op->fd, e) || same_file(e, op->fd)) {
             e->idle_reader = false;
             enqueue(q, op);
             return 0;
