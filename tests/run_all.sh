@@ -21,12 +21,19 @@ summarise() {
     local p f
     p=$(grep -ahoE '^\[  PASSED  \] [0-9]+ test' "$log" | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')
     f=$(grep -ahoE '^\[  FAILED  \] [0-9]+ test' "$log" | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')
+    # cmocka reports a setup/teardown error as [  ERROR   ], and a crash
+    # (ASan, abort) after the last line prints no count: trust Bazel's
+    # test.xml, which records the exit status, for at least one failure.
+    if [ "$f" = 0 ] && grep -qE '<(error|failure)[ >]' "${log%.log}.xml" 2>/dev/null; then
+      f=$(grep -ahcE '^\[  ERROR   \] ' "$log")
+      [ "$f" -gt 0 ] || f=1
+    fi
     if [ "$p" = 0 ] && [ "$f" = 0 ]; then
       # not a cmocka test: count the target itself
       if grep -q "PASS" "$log.status" 2>/dev/null || ! grep -qE "FAIL|TIMEOUT" "$log"; then p=1; else f=1; fi
     fi
     printf '%-10s %-45s %4s passed %4s failed\n' "$label" "${target%/*}:${target##*/}" "$p" "$f"
-    grep -ahE '^\[  FAILED  \] [a-z]' "$log" | sed 's/^/           /'
+    grep -ahE '^\[  (FAILED|ERROR)   ?\] [a-z]' "$log" | sed 's/^/           /'
     passed=$((passed + p))
     failed=$((failed + f))
   done < <(find -L bazel-testlogs -name test.log -newer "$stamp" | sort)
