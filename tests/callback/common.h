@@ -170,6 +170,21 @@ static inline void run_iters(petal_loop_t *loop, int n)
 static inline bool is_lost(void *arg) { return ((struct rec *)arg)->lost > 0; }
 static inline bool is_made(void *arg) { return ((struct rec *)arg)->made > 0; }
 
+static inline bool has_eof(void *arg) { return ((struct rec *)arg)->eofs > 0; }
+
+static inline bool got_len(void *arg)
+{
+    struct rec *r = arg;
+    return r->len >= (size_t)(uintptr_t)r->ctx;
+}
+
+/* Runs iterations until r received at least n bytes (uses r->ctx). */
+static inline void run_until_len(petal_loop_t *loop, struct rec *r, size_t n, double limit_s)
+{
+    r->ctx = (void *)(uintptr_t)n;
+    run_until(loop, got_len, r, limit_s);
+}
+
 static inline petal_loop_t *new_loop(void)
 {
     petal_loop_t *loop;
@@ -205,6 +220,20 @@ static inline void tcp_pair(int sv[2])
     close(l);
 }
 
+/* Adopts one end of a fresh pair (Unix, or TCP over 127.0.0.1: the
+ * accepted end) as a transport recording into r; *peer gets the raw end. */
+static inline petal_transport_t *adopt_pair(petal_loop_t *loop, struct rec *r, bool tcp, int *peer)
+{
+    int sv[2];
+    if (tcp) tcp_pair(sv);
+    else unix_pair(sv);
+    int mine = tcp ? 1 : 0;
+    petal_transport_t *t;
+    assert_int_equal(petal_transport_adopt(loop, &rec_proto, r, sv[mine], &t), 0);
+    *peer = sv[!mine];
+    return t;
+}
+
 /* Reads everything the raw end gets until EOF (or limit bytes), running the
  * loop meanwhile. Returns the bytes read (malloc'd). */
 static inline unsigned char *drain_raw(petal_loop_t *loop, int fd, size_t *len, bool until_eof, size_t limit, double limit_s)
@@ -232,6 +261,16 @@ static inline unsigned char *drain_raw(petal_loop_t *loop, int fd, size_t *len, 
     }
     *len = n;
     return buf;
+}
+
+/* Reads the raw end until EOF and checks it got exactly want[0..n). */
+static inline void expect_raw(petal_loop_t *loop, int fd, const void *want, size_t n, double limit_s)
+{
+    size_t got_n;
+    unsigned char *got = drain_raw(loop, fd, &got_n, true, 0, limit_s);
+    assert_int_equal(got_n, n);
+    assert_memory_equal(got, want, n);
+    free(got);
 }
 
 static inline unsigned char pattern_byte(size_t i, unsigned seed)

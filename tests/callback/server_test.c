@@ -31,12 +31,6 @@ static const petal_protocol_t srv_proto = {
 
 static bool fut_done(void *arg) { return petal_future_done(arg); }
 
-static bool got_len(void *arg)
-{
-    struct rec *r = arg;
-    return r->len >= (size_t)(uintptr_t)r->ctx;
-}
-
 /* Connects with fut, sends msg, checks the echo, closes both ends. */
 static void echo_through(petal_loop_t *loop, petal_future_t *fut, struct rec *c, struct srv *s, const char *msg)
 {
@@ -48,8 +42,7 @@ static void echo_through(petal_loop_t *loop, petal_future_t *fut, struct rec *c,
     run_until(loop, is_made, c, 5);
     assert_ptr_equal(c->t, t);
     assert_int_equal(petal_transport_write(t, msg, strlen(msg)), 0);
-    c->ctx = (void *)(uintptr_t)strlen(msg);
-    run_until(loop, got_len, c, 5);
+    run_until_len(loop, c, strlen(msg), 5);
     assert_memory_equal(c->data, msg, strlen(msg));
     assert_int_equal(petal_transport_close(t), 0);
     run_until(loop, is_lost, c, 5);
@@ -68,19 +61,25 @@ static int port_of(const struct sockaddr_storage *a)
                                    : ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
 }
 
+/* A srv_proto server on 127.0.0.1, a free port; returns the port. */
+static int serve_local(petal_loop_t *loop, struct srv *s, petal_server_t **server)
+{
+    assert_int_equal(petal_create_server(loop, &srv_proto, s, "127.0.0.1", 0, 0, server), 0);
+    struct sockaddr_storage a;
+    socklen_t alen;
+    assert_int_equal(petal_server_address(*server, 0, &a, &alen), 0);
+    assert_int_equal(a.ss_family, AF_INET);
+    return port_of(&a);
+}
+
 static void test_tcp4_server_and_connection(void **state)
 {
     (void)state;
     petal_loop_t *loop = new_loop();
     struct srv s = { .n = 0 };
     petal_server_t *server;
-    assert_int_equal(petal_create_server(loop, &srv_proto, &s, "127.0.0.1", 0, 0, &server), 0);
+    int port = serve_local(loop, &s, &server);
     assert_int_equal(petal_server_count(server), 1);
-    struct sockaddr_storage a;
-    socklen_t alen;
-    assert_int_equal(petal_server_address(server, 0, &a, &alen), 0);
-    assert_int_equal(a.ss_family, AF_INET);
-    int port = port_of(&a);
     assert_true(port > 0);
     struct rec c = { .echo = false };
     petal_future_t *fut;
@@ -216,19 +215,16 @@ static void test_server_close_keeps_connections(void **state)
     petal_loop_t *loop = new_loop();
     struct srv s = { .n = 0 };
     petal_server_t *server;
-    assert_int_equal(petal_create_server(loop, &srv_proto, &s, "127.0.0.1", 0, 0, &server), 0);
-    struct sockaddr_storage a;
-    socklen_t alen;
-    assert_int_equal(petal_server_address(server, 0, &a, &alen), 0);
+    int port = serve_local(loop, &s, &server);
     struct rec c = { .echo = false };
     petal_future_t *fut;
-    assert_int_equal(petal_create_connection(loop, &rec_proto, &c, "127.0.0.1", port_of(&a), &fut), 0);
+    assert_int_equal(petal_create_connection(loop, &rec_proto, &c, "127.0.0.1", port, &fut), 0);
     run_until(loop, is_made, &s.conns[0], 5);
     assert_int_equal(petal_server_close(server), 0);
     /* a new connection is refused now */
     struct rec c2 = { .echo = false };
     petal_future_t *fut2;
-    assert_int_equal(petal_create_connection(loop, &rec_proto, &c2, "127.0.0.1", port_of(&a), &fut2), 0);
+    assert_int_equal(petal_create_connection(loop, &rec_proto, &c2, "127.0.0.1", port, &fut2), 0);
     run_until(loop, fut_done, fut2, 5);
     assert_int_equal(petal_future_result(fut2, NULL), -ECONNREFUSED);
     petal_future_release(fut2);
@@ -245,13 +241,10 @@ static void test_connection_by_name(void **state)
     petal_loop_t *loop = new_loop();
     struct srv s = { .n = 0 };
     petal_server_t *server;
-    assert_int_equal(petal_create_server(loop, &srv_proto, &s, "127.0.0.1", 0, 0, &server), 0);
-    struct sockaddr_storage a;
-    socklen_t alen;
-    assert_int_equal(petal_server_address(server, 0, &a, &alen), 0);
+    int port = serve_local(loop, &s, &server);
     struct rec c = { .echo = false };
     petal_future_t *fut;
-    assert_int_equal(petal_create_connection(loop, &rec_proto, &c, "localhost", port_of(&a), &fut), 0);
+    assert_int_equal(petal_create_connection(loop, &rec_proto, &c, "localhost", port, &fut), 0);
     echo_through(loop, fut, &c, &s, "by name");
     /* a name that does not resolve fails through the future */
     struct rec c2 = { .echo = false };
@@ -299,13 +292,10 @@ static void test_connection_cancelled(void **state)
     petal_loop_t *loop = new_loop();
     struct srv s = { .n = 0 };
     petal_server_t *server;
-    assert_int_equal(petal_create_server(loop, &srv_proto, &s, "127.0.0.1", 0, 0, &server), 0);
-    struct sockaddr_storage a;
-    socklen_t alen;
-    assert_int_equal(petal_server_address(server, 0, &a, &alen), 0);
+    int port = serve_local(loop, &s, &server);
     struct rec c = { .echo = false };
     petal_future_t *fut;
-    assert_int_equal(petal_create_connection(loop, &rec_proto, &c, "127.0.0.1", port_of(&a), &fut), 0);
+    assert_int_equal(petal_create_connection(loop, &rec_proto, &c, "127.0.0.1", port, &fut), 0);
     assert_int_equal(petal_future_cancel(fut), 0);
     run_iters(loop, 10);
     assert_true(petal_future_cancelled(fut));
@@ -412,11 +402,9 @@ static void test_write_buffer_limits(void **state)
 {
     (void)state;
     petal_loop_t *loop = new_loop();
-    int sv[2];
-    unix_pair(sv);
     struct rec r = { .echo = false };
-    petal_transport_t *t;
-    assert_int_equal(petal_transport_adopt(loop, &rec_proto, &r, sv[0], &t), 0);
+    int peer;
+    petal_transport_t *t = adopt_pair(loop, &r, false, &peer);
     size_t hi, lo;
     assert_int_equal(petal_transport_get_write_buffer_limits(t, &hi, &lo), 0);
     assert_int_equal(hi, 65536);
@@ -438,7 +426,7 @@ static void test_write_buffer_limits(void **state)
     assert_int_equal(petal_transport_get_write_buffer_size(t), 0);
     assert_int_equal(petal_transport_close(t), 0);
     run_until(loop, is_lost, &r, 5);
-    close(sv[1]);
+    close(peer);
     free_loop(loop);
 }
 
@@ -529,11 +517,9 @@ static void test_limits_change_pauses_and_resumes(void **state)
 {
     (void)state;
     petal_loop_t *loop = new_loop();
-    int sv[2];
-    unix_pair(sv);
     struct rec r = { .echo = false };
-    petal_transport_t *t;
-    assert_int_equal(petal_transport_adopt(loop, &rec_proto, &r, sv[0], &t), 0);
+    int peer;
+    petal_transport_t *t = adopt_pair(loop, &r, false, &peer);
     run_until(loop, is_made, &r, 5);
     assert_int_equal(petal_transport_set_write_buffer_limits(t, 64 << 20, -1), 0);
     size_t n = 8 << 20;
@@ -550,7 +536,7 @@ static void test_limits_change_pauses_and_resumes(void **state)
     assert_int_equal(petal_transport_abort(t), 0);
     run_until(loop, is_lost, &r, 5);
     free(p);
-    close(sv[1]);
+    close(peer);
     free_loop(loop);
 }
 

@@ -21,14 +21,12 @@ static void test_order_made_data_eof_lost(void **state)
 {
     (void)state;
     petal_loop_t *loop = new_loop();
-    int sv[2];
-    unix_pair(sv);
     struct rec r = { .echo = false };
-    petal_transport_t *t;
-    assert_int_equal(petal_transport_adopt(loop, &rec_proto, &r, sv[0], &t), 0);
+    int peer;
+    adopt_pair(loop, &r, false, &peer);
     assert_string_equal(r.log, "");
-    assert_int_equal(write(sv[1], "hello", 5), 5);
-    assert_int_equal(shutdown(sv[1], SHUT_WR), 0);
+    assert_int_equal(write(peer, "hello", 5), 5);
+    assert_int_equal(shutdown(peer, SHUT_WR), 0);
     run_until(loop, is_lost, &r, 5);
     assert_string_equal(r.log, "MDEL");
     assert_int_equal(r.lost_err, 0);
@@ -38,8 +36,8 @@ static void test_order_made_data_eof_lost(void **state)
     assert_int_equal(r.lost, 1);
     /* the transport closed its fd: the peer sees EOF */
     char c;
-    assert_int_equal(recv(sv[1], &c, 1, MSG_DONTWAIT), 0);
-    close(sv[1]);
+    assert_int_equal(recv(peer, &c, 1, MSG_DONTWAIT), 0);
+    close(peer);
     rec_free(&r);
     free_loop(loop);
 }
@@ -56,14 +54,12 @@ static void test_write_in_connection_made(void **state)
 {
     (void)state;
     petal_loop_t *loop = new_loop();
-    int sv[2];
-    unix_pair(sv);
     struct rec r = { .on_made = write_hi };
-    petal_transport_t *t;
-    assert_int_equal(petal_transport_adopt(loop, &rec_proto, &r, sv[0], &t), 0);
+    int peer;
+    petal_transport_t *t = adopt_pair(loop, &r, false, &peer);
     run_until(loop, is_made, &r, 5);
     size_t n;
-    unsigned char *got = drain_raw(loop, sv[1], &n, false, 2, 5);
+    unsigned char *got = drain_raw(loop, peer, &n, false, 2, 5);
     assert_int_equal(n, 2);
     assert_memory_equal(got, "hi", 2);
     free(got);
@@ -71,7 +67,7 @@ static void test_write_in_connection_made(void **state)
     run_until(loop, is_lost, &r, 5);
     assert_string_equal(r.log, "ML");
     assert_false(r.reentered);
-    close(sv[1]);
+    close(peer);
     free_loop(loop);
 }
 
@@ -80,11 +76,9 @@ static void test_close_before_made(void **state)
 {
     (void)state;
     petal_loop_t *loop = new_loop();
-    int sv[2];
-    unix_pair(sv);
     struct rec r = { .echo = false };
-    petal_transport_t *t;
-    assert_int_equal(petal_transport_adopt(loop, &rec_proto, &r, sv[0], &t), 0);
+    int peer;
+    petal_transport_t *t = adopt_pair(loop, &r, false, &peer);
     r.t = t;
     r.in_api = true;
     assert_int_equal(petal_transport_close(t), 0);
@@ -92,7 +86,7 @@ static void test_close_before_made(void **state)
     run_until(loop, is_lost, &r, 5);
     assert_string_equal(r.log, "ML");
     assert_false(r.reentered);
-    close(sv[1]);
+    close(peer);
     free_loop(loop);
 }
 
@@ -102,11 +96,9 @@ static void test_close_flushes(void **state)
 {
     (void)state;
     petal_loop_t *loop = new_loop();
-    int sv[2];
-    unix_pair(sv);
     struct rec r = { .echo = false };
-    petal_transport_t *t;
-    assert_int_equal(petal_transport_adopt(loop, &rec_proto, &r, sv[0], &t), 0);
+    int peer;
+    petal_transport_t *t = adopt_pair(loop, &r, false, &peer);
     run_until(loop, is_made, &r, 5);
     size_t n = 4 << 20;
     unsigned char *p = pattern(n, 1);
@@ -119,18 +111,14 @@ static void test_close_flushes(void **state)
     r.in_api = false;
     run_iters(loop, 3);
     assert_int_equal(r.lost, 0);    /* still flushing: nobody reads */
-    size_t got_n;
-    unsigned char *got = drain_raw(loop, sv[1], &got_n, true, 0, 20);
-    assert_int_equal(got_n, n);
-    assert_memory_equal(got, p, n);
+    expect_raw(loop, peer, p, n, 20);
     run_until(loop, is_lost, &r, 5);
     assert_int_equal(r.lost_err, 0);
     /* paused by the big write; resumed by the flush even while closing (asyncio) */
     assert_string_equal(r.log, "MPRL");
     assert_false(r.reentered);
-    free(got);
     free(p);
-    close(sv[1]);
+    close(peer);
     free_loop(loop);
 }
 
@@ -139,11 +127,9 @@ static void test_abort_drops(void **state)
 {
     (void)state;
     petal_loop_t *loop = new_loop();
-    int sv[2];
-    unix_pair(sv);
     struct rec r = { .echo = false };
-    petal_transport_t *t;
-    assert_int_equal(petal_transport_adopt(loop, &rec_proto, &r, sv[0], &t), 0);
+    int peer;
+    petal_transport_t *t = adopt_pair(loop, &r, false, &peer);
     run_until(loop, is_made, &r, 5);
     size_t n = 8 << 20;
     unsigned char *p = pattern(n, 2);
@@ -158,12 +144,12 @@ static void test_abort_drops(void **state)
     assert_int_equal(r.lost_err, 0);
     assert_false(r.reentered);
     size_t got_n;
-    unsigned char *got = drain_raw(loop, sv[1], &got_n, true, 0, 10);
+    unsigned char *got = drain_raw(loop, peer, &got_n, true, 0, 10);
     assert_true(got_n < n);
     assert_memory_equal(got, p, got_n);    /* what did arrive is a prefix */
     free(got);
     free(p);
-    close(sv[1]);
+    close(peer);
     free_loop(loop);
 }
 
@@ -172,11 +158,9 @@ static void test_abort_after_close(void **state)
 {
     (void)state;
     petal_loop_t *loop = new_loop();
-    int sv[2];
-    unix_pair(sv);
     struct rec r = { .echo = false };
-    petal_transport_t *t;
-    assert_int_equal(petal_transport_adopt(loop, &rec_proto, &r, sv[0], &t), 0);
+    int peer;
+    petal_transport_t *t = adopt_pair(loop, &r, false, &peer);
     run_until(loop, is_made, &r, 5);
     size_t n = 8 << 20;
     unsigned char *p = pattern(n, 3);
@@ -188,7 +172,7 @@ static void test_abort_after_close(void **state)
     run_until(loop, is_lost, &r, 5);
     assert_int_equal(r.lost, 1);
     free(p);
-    close(sv[1]);
+    close(peer);
     free_loop(loop);
 }
 
@@ -252,11 +236,7 @@ static void test_half_close(void **state)
     assert_int_equal(petal_transport_write_eof(cli), 0);
     assert_false(petal_transport_is_closing(cli));
     struct rec *s = &r[0];
-    double end = now_s() + 5;
-    while (!s->eofs) {
-        assert_true(now_s() < end);
-        run_iters(loop, 1);
-    }
+    run_until(loop, has_eof, s, 5);
     assert_string_equal(s->log, "MDE");
     assert_false(petal_transport_is_closing(srv));    /* kept open: eof_received said so */
     assert_false(petal_transport_is_reading(srv));
@@ -280,28 +260,19 @@ static void test_write_eof_after_flush(void **state)
 {
     (void)state;
     petal_loop_t *loop = new_loop();
-    int sv[2];
-    unix_pair(sv);
     struct rec r = { .keep_open = true };
-    petal_transport_t *t;
-    assert_int_equal(petal_transport_adopt(loop, &rec_proto, &r, sv[0], &t), 0);
+    int peer;
+    petal_transport_t *t = adopt_pair(loop, &r, false, &peer);
     run_until(loop, is_made, &r, 5);
     size_t n = 2 << 20;
     unsigned char *p = pattern(n, 4);
     assert_int_equal(petal_transport_write(t, p, n), 0);
     assert_int_equal(petal_transport_write_eof(t), 0);
-    size_t got_n;
-    unsigned char *got = drain_raw(loop, sv[1], &got_n, true, 0, 20);
-    assert_int_equal(got_n, n);
-    assert_memory_equal(got, p, n);
+    expect_raw(loop, peer, p, n, 20);
     /* our side still reads */
-    assert_int_equal(write(sv[1], "late", 4), 4);
-    close(sv[1]);
-    double end = now_s() + 5;
-    while (!r.eofs) {
-        assert_true(now_s() < end);
-        run_iters(loop, 1);
-    }
+    assert_int_equal(write(peer, "late", 4), 4);
+    close(peer);
+    run_until(loop, has_eof, &r, 5);
     assert_int_equal(r.len, 4);
     assert_memory_equal(r.data, "late", 4);
     /* keep_open: both directions are done, but only close() ends it */
@@ -310,7 +281,6 @@ static void test_write_eof_after_flush(void **state)
     assert_int_equal(petal_transport_close(t), 0);
     run_until(loop, is_lost, &r, 5);
     assert_int_equal(r.lost_err, 0);
-    free(got);
     free(p);
     rec_free(&r);
     free_loop(loop);
@@ -321,16 +291,14 @@ static void test_eof_false_closes(void **state)
 {
     (void)state;
     petal_loop_t *loop = new_loop();
-    int sv[2];
-    unix_pair(sv);
     struct rec r = { .keep_open = false };
-    petal_transport_t *t;
-    assert_int_equal(petal_transport_adopt(loop, &rec_proto, &r, sv[0], &t), 0);
-    assert_int_equal(shutdown(sv[1], SHUT_WR), 0);
+    int peer;
+    adopt_pair(loop, &r, false, &peer);
+    assert_int_equal(shutdown(peer, SHUT_WR), 0);
     run_until(loop, is_lost, &r, 5);
     assert_string_equal(r.log, "MEL");
     assert_int_equal(r.lost_err, 0);
-    close(sv[1]);
+    close(peer);
     free_loop(loop);
 }
 
@@ -339,15 +307,13 @@ static void test_peer_reset(void **state)
 {
     (void)state;
     petal_loop_t *loop = new_loop();
-    int sv[2];
-    tcp_pair(sv);
     struct rec r = { .echo = false };
-    petal_transport_t *t;
-    assert_int_equal(petal_transport_adopt(loop, &rec_proto, &r, sv[1], &t), 0);
+    int peer;
+    adopt_pair(loop, &r, true, &peer);
     run_until(loop, is_made, &r, 5);
     struct linger lg = { 1, 0 };
-    assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
-    close(sv[0]);    /* RST */
+    assert_int_equal(setsockopt(peer, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    close(peer);    /* RST */
     run_until(loop, is_lost, &r, 5);
     assert_int_equal(r.lost_err, -ECONNRESET);
     assert_string_equal(r.log, "ML");
@@ -360,16 +326,14 @@ static void test_write_to_reset_peer(void **state)
 {
     (void)state;
     petal_loop_t *loop = new_loop();
-    int sv[2];
-    tcp_pair(sv);
     struct rec r = { .echo = false };
-    petal_transport_t *t;
-    assert_int_equal(petal_transport_adopt(loop, &rec_proto, &r, sv[1], &t), 0);
+    int peer;
+    petal_transport_t *t = adopt_pair(loop, &r, true, &peer);
     assert_int_equal(petal_transport_pause_reading(t), 0);    /* only writes can notice */
     run_until(loop, is_made, &r, 5);
     struct linger lg = { 1, 0 };
-    assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
-    close(sv[0]);
+    assert_int_equal(setsockopt(peer, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    close(peer);
     run_iters(loop, 2);
     unsigned char buf[1024] = { 0 };
     double end = now_s() + 5;
@@ -404,19 +368,17 @@ static void test_close_inside_data_received(void **state)
 {
     (void)state;
     petal_loop_t *loop = new_loop();
-    int sv[2];
-    unix_pair(sv);
     struct rec r = { .on_data = close_in_data };
-    petal_transport_t *t;
-    assert_int_equal(petal_transport_adopt(loop, &rec_proto, &r, sv[0], &t), 0);
-    assert_int_equal(write(sv[1], "x", 1), 1);
-    assert_int_equal(shutdown(sv[1], SHUT_WR), 0);
+    int peer;
+    adopt_pair(loop, &r, false, &peer);
+    assert_int_equal(write(peer, "x", 1), 1);
+    assert_int_equal(shutdown(peer, SHUT_WR), 0);
     run_until(loop, is_lost, &r, 5);
     run_iters(loop, 3);
     assert_string_equal(r.log, "MDL");    /* no eof after close, lost once */
     assert_int_equal(r.lost, 1);
     assert_false(r.reentered);
-    close(sv[1]);
+    close(peer);
     rec_free(&r);
     free_loop(loop);
 }
@@ -426,23 +388,21 @@ static void test_receive_in_order(void **state)
 {
     (void)state;
     petal_loop_t *loop = new_loop();
-    int sv[2];
-    tcp_pair(sv);
     struct rec r = { .echo = false };
-    petal_transport_t *t;
-    assert_int_equal(petal_transport_adopt(loop, &rec_proto, &r, sv[1], &t), 0);
+    int peer;
+    adopt_pair(loop, &r, true, &peer);
     size_t n = 3 << 20, off = 0;
     unsigned char *p = pattern(n, 5);
-    fcntl(sv[0], F_SETFL, O_NONBLOCK);
+    fcntl(peer, F_SETFL, O_NONBLOCK);
     double end = now_s() + 20;
     while (off < n) {
-        ssize_t k = send(sv[0], p + off, n - off, MSG_NOSIGNAL);
+        ssize_t k = send(peer, p + off, n - off, MSG_NOSIGNAL);
         if (k > 0) off += (size_t)k;
         else assert_true(errno == EAGAIN);
         assert_true(now_s() < end);
         run_iters(loop, 1);
     }
-    close(sv[0]);
+    close(peer);
     run_until(loop, is_lost, &r, 20);
     assert_int_equal(r.len, n);
     assert_memory_equal(r.data, p, n);
@@ -457,24 +417,18 @@ static void test_pause_resume_reading(void **state)
 {
     (void)state;
     petal_loop_t *loop = new_loop();
-    int sv[2];
-    unix_pair(sv);
     struct rec r = { .echo = false };
-    petal_transport_t *t;
-    assert_int_equal(petal_transport_adopt(loop, &rec_proto, &r, sv[0], &t), 0);
-    assert_int_equal(write(sv[1], "one", 3), 3);
+    int peer;
+    petal_transport_t *t = adopt_pair(loop, &r, false, &peer);
+    assert_int_equal(write(peer, "one", 3), 3);
     run_until(loop, is_made, &r, 5);
-    double end = now_s() + 5;
-    while (r.len < 3) {
-        assert_true(now_s() < end);
-        run_iters(loop, 1);
-    }
+    run_until_len(loop, &r, 3, 5);
     assert_true(petal_transport_is_reading(t));
     assert_int_equal(petal_transport_pause_reading(t), 0);
     assert_int_equal(petal_transport_pause_reading(t), 0);
     assert_false(petal_transport_is_reading(t));
-    assert_int_equal(write(sv[1], "two", 3), 3);
-    assert_int_equal(shutdown(sv[1], SHUT_WR), 0);
+    assert_int_equal(write(peer, "two", 3), 3);
+    assert_int_equal(shutdown(peer, SHUT_WR), 0);
     run_iters(loop, 10);
     assert_int_equal(r.len, 3);    /* nothing while paused */
     assert_int_equal(r.eofs, 0);
@@ -485,7 +439,7 @@ static void test_pause_resume_reading(void **state)
     assert_int_equal(r.len, 6);
     assert_memory_equal(r.data, "onetwo", 6);
     assert_string_equal(r.log, "MDEL");
-    close(sv[1]);
+    close(peer);
     rec_free(&r);
     free_loop(loop);
 }
@@ -500,29 +454,23 @@ static void test_pause_in_connection_made(void **state)
 {
     (void)state;
     petal_loop_t *loop = new_loop();
-    int sv[2];
-    unix_pair(sv);
     struct rec r = { .on_made = pause_now };
-    petal_transport_t *t;
-    assert_int_equal(petal_transport_adopt(loop, &rec_proto, &r, sv[0], &t), 0);
-    assert_int_equal(write(sv[1], "abc", 3), 3);
+    int peer;
+    petal_transport_t *t = adopt_pair(loop, &r, false, &peer);
+    assert_int_equal(write(peer, "abc", 3), 3);
     run_iters(loop, 10);
     assert_string_equal(r.log, "M");
     /* the data is still in the kernel: nobody took it */
     int avail = 0;
     (void)avail;
     assert_int_equal(petal_transport_resume_reading(t), 0);
-    double end = now_s() + 5;
-    while (r.len < 3) {
-        assert_true(now_s() < end);
-        run_iters(loop, 1);
-    }
+    run_until_len(loop, &r, 3, 5);
     assert_memory_equal(r.data, "abc", 3);
     assert_int_equal(petal_transport_close(t), 0);
     assert_int_equal(petal_transport_pause_reading(t), 0);    /* no-op when closing */
     assert_int_equal(petal_transport_resume_reading(t), 0);
     run_until(loop, is_lost, &r, 5);
-    close(sv[1]);
+    close(peer);
     rec_free(&r);
     free_loop(loop);
 }
@@ -532,11 +480,9 @@ static void test_writev(void **state)
 {
     (void)state;
     petal_loop_t *loop = new_loop();
-    int sv[2];
-    unix_pair(sv);
     struct rec r = { .echo = false };
-    petal_transport_t *t;
-    assert_int_equal(petal_transport_adopt(loop, &rec_proto, &r, sv[0], &t), 0);
+    int peer;
+    petal_transport_t *t = adopt_pair(loop, &r, false, &peer);
     run_until(loop, is_made, &r, 5);
     size_t big = 1 << 20;
     unsigned char *p = pattern(3 * big, 6);
@@ -553,14 +499,14 @@ static void test_writev(void **state)
     assert_int_equal(petal_transport_write(t, NULL, 0), 0);
     assert_int_equal(petal_transport_close(t), 0);
     size_t n;
-    unsigned char *got = drain_raw(loop, sv[1], &n, true, 0, 20);
+    unsigned char *got = drain_raw(loop, peer, &n, true, 0, 20);
     assert_int_equal(n, 3 * big + 4);
     assert_memory_equal(got, p, 3 * big);
     assert_memory_equal(got + 3 * big, "end!", 4);
     run_until(loop, is_lost, &r, 5);
     free(got);
     free(p);
-    close(sv[1]);
+    close(peer);
     free_loop(loop);
 }
 
@@ -569,16 +515,14 @@ static void test_fd_closing_ends_transport(void **state)
 {
     (void)state;
     petal_loop_t *loop = new_loop();
-    int sv[2];
-    unix_pair(sv);
     struct rec r = { .echo = false };
-    petal_transport_t *t;
-    assert_int_equal(petal_transport_adopt(loop, &rec_proto, &r, sv[0], &t), 0);
+    int peer;
+    petal_transport_t *t = adopt_pair(loop, &r, false, &peer);
     run_iters(loop, 3);
     assert_int_equal(petal_fd_closing(loop, petal_transport_fileno(t)), 0);
     run_until(loop, is_lost, &r, 5);
     assert_int_equal(r.lost_err, PETAL_ECANCELED);
-    close(sv[1]);
+    close(peer);
     free_loop(loop);
 }
 
