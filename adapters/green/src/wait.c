@@ -147,6 +147,15 @@ static bool on_shared_stack(struct petal_green *r, const void *p)
     return a + span > h && a < h + span;
 }
 
+/* The start of a socket call without argument checks of its own: enter as
+ * a greenlet, then the timeout and scope checks. */
+static int sock_enter(struct petal_green **r, double timeout_s, int64_t *dl, bool *scope)
+{
+    int rc = green_enter(r);
+    if (rc) return rc;
+    return green_prepare(*r, timeout_s, dl, scope);
+}
+
 ssize_t petal_green_recv(int fd, void *buf, size_t len, double timeout_s)
 {
     struct petal_green *r;
@@ -179,11 +188,10 @@ ssize_t petal_green_recv(int fd, void *buf, size_t len, double timeout_s)
 ssize_t petal_green_sendall(int fd, const void *buf, size_t len, double timeout_s)
 {
     struct petal_green *r;
-    int rc = green_enter(&r);
-    if (rc) return rc;
     int64_t dl;
     bool scope;
-    if ((rc = green_prepare(r, timeout_s, &dl, &scope))) return rc;
+    int rc = sock_enter(&r, timeout_s, &dl, &scope);
+    if (rc) return rc;
     petal_future_t *fut;
     if ((rc = petal_sock_send(r->hub->loop, fd, buf, len, &fut))) return rc; /* petal copies buf */
     return sock_call(r, W_SEND, fd, fut, dl, scope);
@@ -197,11 +205,10 @@ ssize_t petal_green_send(int fd, const void *buf, size_t len, double timeout_s)
 int petal_green_accept(int fd, double timeout_s)
 {
     struct petal_green *r;
-    int rc = green_enter(&r);
-    if (rc) return rc;
     int64_t dl;
     bool scope;
-    if ((rc = green_prepare(r, timeout_s, &dl, &scope))) return rc;
+    int rc = sock_enter(&r, timeout_s, &dl, &scope);
+    if (rc) return rc;
     petal_future_t *fut;
     if ((rc = petal_sock_accept(r->hub->loop, fd, &fut))) return rc;
     return (int)sock_call(r, W_ACCEPT, fd, fut, dl, scope);
@@ -210,11 +217,10 @@ int petal_green_accept(int fd, double timeout_s)
 int petal_green_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, double timeout_s)
 {
     struct petal_green *r;
-    int rc = green_enter(&r);
-    if (rc) return rc;
     int64_t dl;
     bool scope;
-    if ((rc = green_prepare(r, timeout_s, &dl, &scope))) return rc;
+    int rc = sock_enter(&r, timeout_s, &dl, &scope);
+    if (rc) return rc;
     petal_future_t *fut;
     if ((rc = petal_sock_connect(r->hub->loop, fd, addr, addrlen, &fut))) return rc; /* addr copied */
     return (int)sock_call(r, W_CONNECT, fd, fut, dl, scope);
