@@ -45,7 +45,7 @@ static struct uvb *state(petal_loop_t *loop)
 }
 
 static void on_idle(uv_idle_t *h) { (void)h; }
-static void on_timer(uv_timer_t *h) { (void)h; }
+static void on_timer(uv_timer_t *h);
 
 static void check_dirty(struct uvb *b)
 {
@@ -75,6 +75,17 @@ static void arm(struct uvb *b)
     } else if (uv_is_active((uv_handle_t *)&b->timer)) {
         uv_timer_stop(&b->timer);
     }
+}
+
+/* libuv keeps time in whole milliseconds, so its timer can fire a fraction
+ * of a millisecond before petal's deadline, and in UV_RUN_ONCE it may fire
+ * after the check hook ran petal's tick. Re-arm here: otherwise, with the
+ * deadline still ahead and no idle or timer handle active, uv_run() has
+ * nothing alive, returns at once without running the hooks, and the loop
+ * spins forever (seen as rare hangs of the host-mode conformance tests). */
+static void on_timer(uv_timer_t *h)
+{
+    arm(h->data);
 }
 
 static void on_prepare(uv_prepare_t *h)
