@@ -92,6 +92,7 @@ static void fd_end(petal_loop_t *loop, int fd, struct fd_entry *e, int status)
     if (e->state || e->events) loop->backend->fd_forget(loop, fd, &e->state);
     if (e->events && loop->embed_fd >= 0) embed_update(loop, fd, 0);
     if (!e->internal && e->events) loop->user_fds--;
+    unverified_clear(loop, e);
     memset(e, 0, sizeof *e);
 }
 
@@ -261,5 +262,5 @@ void fds_destroy(petal_loop_t *loop)
     loop->fds_cap = 0;
     free(loop->unverified);
     loop->unverified = NULL;
-    loop->n_unverified = loop->unverified_cap = 0;
+    loop->n_unverified = loop->unverified_cap = loop->unverified_live = 0;
 }

@@ -119,7 +119,7 @@ int64_t petal_core_timeout_ns(petal_loop_t *loop)
     if (loop->no_wait || loop->ready_len || loop->done_head || loop->stopping || signals_pending(loop) ||
         atomic_load_explicit(&loop->ts_pending, memory_order_relaxed))
         return 0;
-    if (loop->n_unverified) {
+    if (loop->unverified_live) {
         /* About to block while receives wait with their fd unchecked (sock.c).
          * First poll once without blocking: usually I/O is there and serves
          * them. If that poll brought nothing, check them now: none may sleep
@@ -240,6 +240,7 @@ int petal_loop_close(petal_loop_t *loop)
     if (loop->running || loop->ticking) return PETAL_EBUSY;
     locals_destroy(loop);
     sock_deliver(loop);
+    futures_spare_free(loop);
     signals_release_all(loop);
     fds_destroy(loop);
     loop->backend->destroy(loop);
@@ -257,6 +258,7 @@ static void loop_unref(petal_loop_t *loop)
 {
     if (--loop->refs == 0) {
         sock_ops_free(loop);
+        futures_spare_free(loop);
         pthread_mutex_destroy(&loop->ts_lock);
         free(loop);
     }

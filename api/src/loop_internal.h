@@ -59,10 +59,18 @@ struct fd_entry {
     bool eager_rx;    /* idle watch: try a new receive at once (sock.c) */
     uint64_t idle_iter;
     uint64_t unverified_iter;  /* the iteration that queued that receive */
+    uint32_t unverified_seq;   /* its entry in loop->unverified (sock.c) */
     petal_sock_op_t *rq, *wq;       /* socket operations: receive and send side, FIFO */
     dev_t dev;        /* identity of the open file, to notice a reused number */
     ino_t ino;
     void *state;      /* backend's per-fd state */
+};
+
+/* An entry of the unverified list; it counts only while its fd's entry
+ * still carries the same seq (a served receive leaves a stale entry). */
+struct unverified_ref {
+    int fd;
+    uint32_t seq;
 };
 
 struct ts_call {
@@ -93,13 +101,17 @@ struct petal_loop {
 
     petal_sock_op_t *done_head, *done_tail;  /* finished socket operations to deliver */
     petal_sock_op_t *ops_spare;    /* freed operations for reuse (sock.c) */
+    petal_future_t *futs_spare;    /* released futures for reuse (future.c) */
+    unsigned n_futs_spare;
     unsigned n_ops_spare;
 
     struct fd_entry *fds;
     int fds_cap;
     int user_fds;                  /* fds with a user watch registered */
-    int *unverified;               /* fds whose unverified flag is set (sock.c) */
+    struct unverified_ref *unverified;  /* fds whose unverified flag was set (sock.c) */
     uint32_t n_unverified, unverified_cap;
+    uint32_t unverified_live;      /* fds whose flag is set now */
+    uint32_t unverified_seq;       /* numbers the entries */
     uint64_t unverified_iter;      /* iteration of the oldest one */
     uint64_t zero_poll_iter;       /* iteration + 1 of the last poll made non-blocking for them */
 
@@ -170,6 +182,13 @@ int fds_reserve(petal_loop_t *loop, int fd);
 void fds_drop_stale(petal_loop_t *loop, int fd, bool quiet);
 
 /* sock.c */
+static inline void unverified_clear(petal_loop_t *loop, struct fd_entry *e)
+{
+    if (e->unverified) {
+        e->unverified = false;
+        loop->unverified_live--;
+    }
+}
 void sock_fail_all(petal_loop_t *loop, struct fd_entry *e, int err);
 void sock_deliver(petal_loop_t *loop);
 /* Checks the identity of fds whose receives wait unchecked (sock.c). `all`:
@@ -193,6 +212,7 @@ void signals_release_all(petal_loop_t *loop);
 
 /* future.c */
 void future_loop_release(petal_loop_t *loop);
+void futures_spare_free(petal_loop_t *loop);
 /* Called once, synchronously, if the future gets cancelled by its user. */
 void future_on_cancel(petal_future_t *f, void (*fn)(petal_future_t *f, void *arg), void *arg);
 

@@ -64,7 +64,7 @@ static void unlink_op(struct fd_entry *e, petal_sock_op_t *op)
         }
 }
 
-#define OPS_SPARE_MAX 64
+#define OPS_SPARE_MAX 1024
 
 /* Operations are recycled through a per-loop free list: two allocations
  * less per call (the op, and for a send of up to sizeof op->addr bytes its
@@ -233,7 +233,7 @@ static void on_ready(petal_loop_t *loop, int fd, int status, void *arg)
              * well have been there already (a peer on this loop sent it in
              * the same iteration), so try at once next time. */
             if (loop->iter == e->unverified_iter + 1) e->eager_rx = true;
-            e->unverified = false;
+            unverified_clear(loop, e);
         }
     }
     if (*q || !(write ? e->writer : e->reader)) return;    /* waiting, or restarted */
@@ -258,15 +258,17 @@ static bool note_unverified(petal_loop_t *loop, int fd, struct fd_entry *e)
     if (e->unverified) return true;
     if (loop->n_unverified == loop->unverified_cap) {
         uint32_t cap = loop->unverified_cap ? loop->unverified_cap * 2 : 16;
-        int *a = realloc(loop->unverified, (size_t)cap * sizeof *a);
+        struct unverified_ref *a = realloc(loop->unverified, (size_t)cap * sizeof *a);
         if (!a) return false;
         loop->unverified = a;
         loop->unverified_cap = cap;
     }
     if (loop->n_unverified == 0) loop->unverified_iter = loop->iter;
-    loop->unverified[loop->n_unverified++] = fd;
+    e->unverified_seq = ++loop->unverified_seq;
+    loop->unverified[loop->n_unverified++] = (struct unverified_ref){ fd, e->unverified_seq };
     e->unverified = true;
     e->unverified_iter = loop->iter;
+    loop->unverified_live++;
     return true;
 }
 
@@ -400,7 +402,7 @@ static void restart(petal_loop_t *loop, petal_sock_op_t *op)
  * every operation on fd starts again, in order, on the new file. */
 static void verify_fd(petal_loop_t *loop, int fd, struct fd_entry *e)
 {
-    e->unverified = false;
+    unverified_clear(loop, e);
     if (same_file(e, fd)) return;
     petal_sock_op_t *ops[2] = { e->rq, e->wq };
     e->rq = e->wq = NULL;
@@ -414,40 +416,45 @@ static void verify_fd(petal_loop_t *loop, int fd, struct fd_entry *e)
 }
 
 /* all: every waiting receive (the loop is about to block); else those that
- * have waited VERIFY_ITERS iterations. The list is in queueing order; entries
- * whose receive was served meanwhile (flag cleared) are dropped. */
+ * have waited VERIFY_ITERS iterations. The list is in queueing order; an
+ * entry whose receive was served meanwhile (its fd no longer carries the
+ * entry's seq) is dropped, so each receive is looked at a bounded number
+ * of times. */
 void sock_verify(petal_loop_t *loop, bool all)
 {
+    if (!loop->unverified_live) {    /* every entry is stale */
+        loop->n_unverified = 0;
+        return;
+    }
     if (!all && loop->iter - loop->unverified_iter < VERIFY_ITERS) return;
     uint32_t n = loop->n_unverified, kept = 0;
-    int *fds = loop->unverified;
+    struct unverified_ref *refs = loop->unverified;
     loop->unverified = NULL;    /* verify_fd may queue new entries: a fresh list */
     loop->n_unverified = loop->unverified_cap = 0;
     for (uint32_t i = 0; i < n; i++) {
-        int fd = fds[i];
-        struct fd_entry *e = fds_entry(loop, fd);
-        if (!e || !e->unverified) continue;
+        struct fd_entry *e = fds_entry(loop, refs[i].fd);
+        if (!e || !e->unverified || e->unverified_seq != refs[i].seq) continue;
         if (all || loop->iter - e->unverified_iter >= VERIFY_ITERS) {
-            verify_fd(loop, fd, e);
+            verify_fd(loop, refs[i].fd, e);
             continue;
         }
-        fds[kept++] = fd;
+        refs[kept++] = refs[i];
     }
     if (kept && !loop->unverified) {
-        loop->unverified = fds;
+        loop->unverified = refs;
         loop->n_unverified = kept;
         loop->unverified_cap = n;
-        loop->unverified_iter = fds_entry(loop, fds[0])->unverified_iter;
+        loop->unverified_iter = fds_entry(loop, refs[0].fd)->unverified_iter;
         return;
     }
     /* Nothing kept, or verify_fd started a list of its own (never in
      * practice: restarted receives are watched afresh, not idle). */
     for (uint32_t i = 0; i < kept; i++) {
-        struct fd_entry *e = fds_entry(loop, fds[i]);
-        e->unverified = false;
-        if (!note_unverified(loop, fds[i], e)) verify_fd(loop, fds[i], e);
+        struct fd_entry *e = fds_entry(loop, refs[i].fd);
+        unverified_clear(loop, e);
+        if (!note_unverified(loop, refs[i].fd, e)) verify_fd(loop, refs[i].fd, e);
     }
-    free(fds);
+    free(refs);
 }
 
 static int start(petal_loop_t *loop, petal_sock_op_t *op, petal_future_t **out)

@@ -38,7 +38,7 @@ struct sop {
     char small[128];               /* recv buffer for small reads */
 };
 
-#define SPARE_MAX 64
+#define SPARE_MAX 1024
 
 struct sock_queues {
     struct sop *head[2];           /* [0] receive side, [1] send side */
