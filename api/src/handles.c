@@ -18,7 +18,7 @@ __attribute__((noinline)) static int slots_grow(petal_loop_t *loop)
 {
     uint32_t cap = loop->slots_cap ? loop->slots_cap * 2 : 64;
     if (cap > 0x7fffffffu) return PETAL_ENOMEM;
-    struct slot *s = realloc(loop->slots, (size_t)cap * sizeof *s);
+    struct slot *s = array_resize(loop->slots, (size_t)loop->slots_cap * sizeof *s, (size_t)cap * sizeof *s);
     if (!s) return PETAL_ENOMEM;
     loop->slots = s;
     loop->slots_cap = cap;
@@ -42,11 +42,9 @@ int slots_alloc(petal_loop_t *loop, enum slot_kind kind, void *fn, void *arg, ui
     struct slot *s = &loop->slots[i];
     s->kind = (uint8_t)kind;
     s->queued = 0;
-    s->aux = 0;
-    s->status = 0;
+    s->obj = NULL;    /* and aux, status */
     s->fn = fn;
     s->arg = arg;
-    s->obj = NULL;
     *index = i;
     return 0;
 }
@@ -74,17 +72,17 @@ __attribute__((noinline)) static int ready_grow(petal_loop_t *loop)
 {
     uint32_t cap = loop->ready_cap ? loop->ready_cap * 2 : 256;
     if (cap == 0) return PETAL_ENOMEM;
+    size_t old_bytes = (size_t)loop->ready_cap * sizeof *loop->ready, new_bytes = (size_t)cap * sizeof *loop->ready;
     petal_handle_t *r;
     if (loop->ready_head + loop->ready_len <= loop->ready_cap) {
-        /* not wrapped: realloc keeps the order (and may move big arrays by
-         * remapping pages rather than copying them) */
-        if (!(r = realloc(loop->ready, (size_t)cap * sizeof *r))) return PETAL_ENOMEM;
+        /* not wrapped: a resize keeps the order */
+        if (!(r = array_resize(loop->ready, old_bytes, new_bytes))) return PETAL_ENOMEM;
     } else {
-        if (!(r = malloc((size_t)cap * sizeof *r))) return PETAL_ENOMEM;
+        if (!(r = array_resize(NULL, 0, new_bytes))) return PETAL_ENOMEM;
         /* unroll the ring into the new array, oldest first */
         for (uint32_t k = 0; k < loop->ready_len; k++)
             r[k] = loop->ready[(loop->ready_head + k) & (loop->ready_cap - 1)];
-        free(loop->ready);
+        array_free(loop->ready, old_bytes);
         loop->ready_head = 0;
     }
     loop->ready = r;
@@ -190,8 +188,8 @@ void handles_destroy(petal_loop_t *loop)
             petal_future_release(fut);
         }
     }
-    free(loop->slots);
-    free(loop->ready);
+    array_free(loop->slots, (size_t)loop->slots_cap * sizeof *loop->slots);
+    array_free(loop->ready, (size_t)loop->ready_cap * sizeof *loop->ready);
     loop->slots = NULL;
     loop->ready = NULL;
     loop->nslots = loop->slots_cap = loop->ready_len = loop->ready_cap = 0;

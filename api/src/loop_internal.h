@@ -28,11 +28,15 @@ struct slot {
     uint32_t gen;     /* bumped when freed: stale handles stop matching */
     uint8_t kind;
     uint8_t queued;   /* SLOT_WATCH: already in the ready queue */
-    uint32_t aux;     /* FREE: next free slot; WATCH/IO_END: fd */
-    int32_t status;   /* IO_END: error code */
+    union {
+        struct {
+            uint32_t aux;     /* FREE: next free slot; WATCH/IO_END: fd */
+            int32_t status;   /* IO_END: error code */
+        };
+        void *obj;            /* FUTURE: the future (one reference held) */
+    };
     void *fn;
     void *arg;
-    void *obj;        /* FUTURE: the future (one reference held) */
 };
 
 struct timer {
@@ -154,6 +158,10 @@ static inline void host_notify(petal_loop_t *loop)
 {
     if (loop->hosted && loop->backend->host_wakeup) loop->backend->host_wakeup(loop);
 }
+
+/* arrays.c: memory of the growable arrays (huge pages past 2 MiB) */
+void *array_resize(void *p, size_t old_bytes, size_t new_bytes);
+void array_free(void *p, size_t bytes);
 
 /* handles.c: slots and the ready queue */
 int slots_alloc(petal_loop_t *loop, enum slot_kind kind, void *fn, void *arg, uint32_t *index);

@@ -51,7 +51,7 @@ int timers_push(petal_loop_t *loop, uint32_t slot, int64_t when)
 {
     if (loop->heap_len == loop->heap_cap) {
         uint32_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
-        struct timer *h = realloc(loop->heap, (size_t)cap * sizeof *h);
+        struct timer *h = array_resize(loop->heap, (size_t)loop->heap_cap * sizeof *h, (size_t)cap * sizeof *h);
         if (!h) return PETAL_ENOMEM;
         loop->heap = h;
         loop->heap_cap = cap;
@@ -119,7 +119,7 @@ void timers_expire(petal_loop_t *loop, int64_t now)
 
 void timers_destroy(petal_loop_t *loop)
 {
-    free(loop->heap);
+    array_free(loop->heap, (size_t)loop->heap_cap * sizeof *loop->heap);
     loop->heap = NULL;
     loop->heap_len = loop->heap_cap = loop->heap_dead = 0;
 }
