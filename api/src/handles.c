@@ -68,7 +68,7 @@ struct slot *slot_lookup(petal_loop_t *loop, petal_handle_t h)
     return s;
 }
 
-__attribute__((noinline)) static int ready_grow(petal_loop_t *loop)
+__attribute__((noinline)) int ready_grow(petal_loop_t *loop)
 {
     uint32_t cap = loop->ready_cap ? loop->ready_cap * 2 : 256;
     if (cap == 0) return PETAL_ENOMEM;
@@ -87,17 +87,6 @@ __attribute__((noinline)) static int ready_grow(petal_loop_t *loop)
     }
     loop->ready = r;
     loop->ready_cap = cap;
-    return 0;
-}
-
-int ready_push(petal_loop_t *loop, petal_handle_t h)
-{
-    if (__builtin_expect(loop->ready_len == loop->ready_cap, 0)) {
-        int rc = ready_grow(loop);
-        if (rc) return rc;
-    }
-    loop->ready[(loop->ready_head + loop->ready_len) & (loop->ready_cap - 1)] = h;
-    if (loop->ready_len++ == 0) host_notify(loop);
     return 0;
 }
 

@@ -167,10 +167,23 @@ void array_free(void *p, size_t bytes);
 int slots_alloc(petal_loop_t *loop, enum slot_kind kind, void *fn, void *arg, uint32_t *index);
 void slots_free(petal_loop_t *loop, uint32_t index);
 struct slot *slot_lookup(petal_loop_t *loop, petal_handle_t h); /* NULL if stale */
-int ready_push(petal_loop_t *loop, petal_handle_t h);
+int ready_grow(petal_loop_t *loop);
 petal_handle_t schedule(petal_loop_t *loop, enum slot_kind kind, void *fn, void *arg);
 void ready_run(petal_loop_t *loop);
 void handles_destroy(petal_loop_t *loop);
+
+/* Appends h to the ready queue (inline: the hot path of call_soon, of every
+ * readiness and of every expired timer). */
+static inline int ready_push(petal_loop_t *loop, petal_handle_t h)
+{
+    if (__builtin_expect(loop->ready_len == loop->ready_cap, 0)) {
+        int rc = ready_grow(loop);
+        if (rc) return rc;
+    }
+    loop->ready[(loop->ready_head + loop->ready_len) & (loop->ready_cap - 1)] = h;
+    if (loop->ready_len++ == 0) host_notify(loop);
+    return 0;
+}
 
 /* timers.c */
 int timers_push(petal_loop_t *loop, uint32_t slot, int64_t when);
