@@ -55,7 +55,7 @@ static struct evb *state(petal_loop_t *loop)
 }
 
 static void on_idle(struct ev_loop *ev, ev_idle *w, int revents) { (void)ev; (void)w; (void)revents; }
-static void on_timer(struct ev_loop *ev, ev_timer *w, int revents) { (void)ev; (void)w; (void)revents; }
+static void on_timer(struct ev_loop *ev, ev_timer *w, int revents);
 
 static void check_dirty(struct evb *b)
 {
@@ -85,6 +85,21 @@ static void arm(struct evb *b)
         ev_timer_set(&b->timer, (ev_tstamp)ns / 1e9, 0.);
         ev_timer_start(b->ev, &b->timer);
     }
+}
+
+/* libev has stopped the timer when this runs. If petal then finds nothing
+ * due (the application's callback in this same iteration cancelled the due
+ * timer, or the native clock ran ahead), no referenced watcher of petal's is
+ * left active, and a host's ev_run(host, 0) would end with petal's later
+ * timers still pending (its prepare hook, which re-arms, only runs if
+ * another iteration starts). So re-arm here, as the libuv backend does.
+ * Owned loops need not: petal_loop_run() starts every iteration itself. */
+static void on_timer(struct ev_loop *ev, ev_timer *w, int revents)
+{
+    (void)ev;
+    (void)revents;
+    struct evb *b = w->data;
+    if (!b->owned) arm(b);
 }
 
 static void on_prepare(struct ev_loop *ev, ev_prepare *w, int revents)
@@ -160,7 +175,15 @@ static void evb_destroy(petal_loop_t *loop)
 
 static int evb_run_once(petal_loop_t *loop)
 {
-    ev_run(state(loop)->ev, EVRUN_ONCE);
+    struct evb *b = state(loop);
+    /* A hosted loop with no work of either side has no referenced watcher,
+     * and ev_run() would poll without blocking: petal_loop_run() would spin.
+     * Counted for this one iteration, the loop sleeps in the poll like an
+     * owned one, until petal's wakeup fd (a cross-thread call, a signal)
+     * or the host's own watchers wake it. */
+    if (!b->owned) ev_ref(b->ev);
+    ev_run(b->ev, EVRUN_ONCE);
+    if (!b->owned) ev_unref(b->ev);
     return 0;
 }
 
