@@ -102,6 +102,67 @@ static void test_soon_fifo(void **state)
     for (int i = 0; i < 100; i++) assert_int_equal(order[i], i);
 }
 
+/* Large queues: the ready ring and the slot array grow past 2 MiB (where
+ * they move to mappings of their own) while the ring is wrapped. */
+#define BIG_N 300000
+static long big_next, big_bad;
+
+static void big_seq_cb(petal_loop_t *loop, void *arg)
+{
+    if ((long)(intptr_t)arg != big_next++) big_bad++;
+    if (arg == (void *)0)    /* the first one schedules BIG_N more behind the rest */
+        for (long i = 0; i < BIG_N; i++)
+            if (petal_call_soon(loop, big_seq_cb, (void *)(intptr_t)(BIG_N + i)) <= 0) big_bad++;
+}
+
+static void test_soon_fifo_across_large_growth(void **state)
+{
+    (void)state;
+    big_next = big_bad = 0;
+    for (long i = 0; i < BIG_N; i++) assert_true(petal_call_soon(L, big_seq_cb, (void *)(intptr_t)i) > 0);
+    assert_int_equal(petal_loop_run_once(L), 0);
+    assert_int_equal(big_next, BIG_N);
+    assert_int_equal(petal_loop_run_once(L), 0);
+    assert_int_equal(big_next, 2 * BIG_N);
+    assert_int_equal(big_bad, 0);
+}
+
+static int64_t big_last;
+
+static void big_deadline_cb(petal_loop_t *loop, void *arg)
+{
+    (void)loop;
+    int64_t when = (int64_t)(intptr_t)arg;
+    if (when < big_last) big_bad++;
+    big_last = when;
+    big_next++;
+}
+
+/* 300,000 timers due at once, in a scrambled deadline order, every third
+ * cancelled: the rest run in deadline order, on the next iteration. */
+static void test_timers_order_at_scale(void **state)
+{
+    (void)state;
+    big_next = big_bad = 0;
+    big_last = -1;
+    int64_t base = petal_time_ns(L) - BIG_N - 1;
+    assert_true(base > 0);
+    petal_handle_t *hs = malloc(BIG_N * sizeof *hs);
+    assert_non_null(hs);
+    for (long i = 0; i < BIG_N; i++) {
+        int64_t k = (int64_t)((i * 7919L) % BIG_N);    /* a permutation: 7919 is prime */
+        hs[i] = petal_call_at_ns(L, base + k, big_deadline_cb, (void *)(intptr_t)k);
+        assert_true(hs[i] > 0);
+    }
+    long cancelled = 0;
+    for (long i = 0; i < BIG_N; i += 3, cancelled++) assert_int_equal(petal_cancel(L, hs[i]), 0);
+    assert_int_equal(petal_loop_run_once(L), 0);
+    assert_int_equal(big_next, BIG_N - cancelled);
+    assert_int_equal(big_bad, 0);
+    for (long i = 0; i < BIG_N; i++) assert_int_equal(petal_cancel(L, hs[i]), PETAL_EALREADY);
+    free(hs);
+}
+
 static void schedule_next_cb(petal_loop_t *loop, void *arg)
 {
     log_cb(loop, arg);
@@ -1812,6 +1873,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_soon_fifo),
+        T(test_soon_fifo_across_large_growth),
+        T(test_timers_order_at_scale),
         T(test_soon_during_run_goes_to_next_iteration),
         T(test_soon_chain_does_not_starve_io),
         T(test_io_runs_after_ready_before_next),
