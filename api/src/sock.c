@@ -6,9 +6,12 @@
  * otherwise the core tries the system call at once and again each time the
  * fd is ready, serving each queue in order.
  *
- * Either way a finished operation goes on the loop's completion list, and
- * its future completes at the start of the next iteration's callbacks, never
- * inside the call that started it: the same moment on every backend.
+ * Either way the future completes outside the call that started it and its
+ * done-callbacks run in the first tick after the operation finished: a
+ * completion backend reports it while it reaps (before the tick) and the
+ * future is completed at once; one finished by a readiness callback during
+ * a tick goes on the loop's completion list, completed at the start of the
+ * next tick.
  *
  * Idle watch. A connection receives again and again; dropping its watch
  * each time the receive queue empties and adding it back for the next
@@ -75,7 +78,16 @@ static petal_sock_op_t *op_new(petal_loop_t *loop)
     if (!op) return calloc(1, sizeof *op);
     loop->ops_spare = op->next;
     loop->n_ops_spare--;
-    memset(op, 0, sizeof *op);
+    /* Not a memset of the whole op: its address field (128 bytes) is only
+     * read after connect or a small send wrote it. */
+    op->buf = NULL;
+    op->len = 0;
+    op->fut = NULL;
+    op->next = NULL;
+    op->result = 0;
+    op->backend = NULL;
+    op->completed = false;
+    op->addrlen = 0;
     return op;
 }
 
@@ -360,10 +372,18 @@ void petal_core_sock_done(petal_loop_t *loop, petal_sock_op_t *op, ssize_t resul
 {
     struct fd_entry *e = fds_entry(loop, op->fd);
     if (e) {
-        unlink_op(e, op);
+        petal_sock_op_t **q = queue_of(e, op);
+        if (*q == op) *q = op->next;    /* the usual case: queues finish in order */
+        else unlink_op(e, op);
         if (result == PETAL_EBADF) e->known_open = false;
     }
-    complete_later(loop, op, result);
+    /* Reported while the backend reaps, before the iteration's tick (the
+     * usual case): finish the future now, while op is in cache. Its
+     * callbacks are queued as sock_deliver would queue them at the start of
+     * that tick. From inside a tick, or behind earlier completions, the
+     * list keeps the order. */
+    if (!loop->ticking && !loop->done_head) finish(op, result);
+    else complete_later(loop, op, result);
 }
 
 /* Ends every operation of e with err (the fd is closing or gone). */
@@ -468,7 +488,9 @@ static int start(petal_loop_t *loop, petal_sock_op_t *op, petal_future_t **out)
     if ((rc = petal_future_new(loop, &op->fut))) return rc;
     if (loop->backend->sock_submit) {
         enqueue(queue_of(e, op), op);
-        if ((rc = loop->backend->sock_submit(loop, op))) {
+        rc = loop->backend->sock_submit(loop, op);
+        if (op->kind == PETAL_OP_SEND) op->buf = NULL;    /* the caller's bytes, lent for the call */
+        if (rc) {
             unlink_op(e, op);
             petal_future_release(op->fut);
             return rc;
@@ -554,8 +576,15 @@ int petal_sock_send(petal_loop_t *loop, int fd, const void *buf, size_t len, pet
     petal_sock_op_t *op;
     int rc = prepare(loop, fd, len, out, PETAL_OP_SEND, &op);
     if (rc) return rc;
+    op->len = len;
+    if (loop->backend->sock_submit) {
+        /* The backend copies the bytes in sock_submit (one copy, not two). */
+        op->buf = (void *)buf;
+        return submit(loop, op, out);
+    }
     /* petal owns a copy: the caller's buffer is free as soon as we return,
      * and a cancelled send can never read freed memory. */
+    op->done = 0;
     op->buf = len <= sizeof op->addr ? (void *)&op->addr : malloc(len);
     if (!op->buf) {
         op_free(loop, op);
@@ -582,6 +611,7 @@ int petal_sock_connect(petal_loop_t *loop, int fd, const struct sockaddr *addr, 
     if (rc) return rc;
     memcpy(&op->addr, addr, addrlen);
     op->addrlen = addrlen;
+    op->done = 0;
     return submit(loop, op, out);
 }
 

@@ -133,11 +133,11 @@ static void ub_destroy(petal_loop_t *loop)
     if (b->owned) {
         /* The ring and every request in it are gone: the ops can go too. */
         io_uring_queue_exit(&b->own);
+        uring_sock_free_all(b);
         while (b->ops) {
             struct uop *op = b->ops;
             uring_op_unlink(op);
-            if (op->type == UOP_SOCK) uring_sock_free(op);
-            else free(op);
+            free(op);
         }
         uring_free(b);
         return;

@@ -6,10 +6,11 @@
  * operations on one fd finish in order and two sends never interleave bytes.
  *
  * The kernel only ever sees petal's own memory: recv lands in a private
- * buffer copied out on completion, send works on the core's private copy
- * (taken over from the op, so freed here, not by the core), connect on a
- * private address. Finished requests are kept on a small free list, each
- * with a buffer for small receives, instead of two allocations per call. A cancel (future cancelled, fd closing, loop closed)
+ * buffer copied out on completion, send works on a private copy of the
+ * caller's bytes (lent by the core during uring_sock_submit only), connect
+ * on a private address. Finished requests are kept on a free list, each
+ * with a 128-byte buffer for small receives and sends, instead of two
+ * allocations per call. A cancel (future cancelled, fd closing, loop closed)
  * detaches the request from the core at once (the core may then free its
  * op and the user their buffer) and asks the kernel to cancel it; the struct
  * and its buffer live on until the request's terminal CQE (liburing#733).
@@ -27,15 +28,17 @@
 struct sop {
     struct uop h;
     petal_sock_op_t *op;           /* NULL once the core is done with it */
-    petal_op_kind kind;
-    int fd;
-    bool issued;
     char *buf;                     /* recv target / send bytes */
     size_t len, done;
-    struct sockaddr_storage addr;  /* connect */
-    socklen_t addrlen;
     struct sop *next;              /* in its fd's queue */
-    char small[128];               /* recv buffer for small reads */
+    petal_op_kind kind;
+    int fd;
+    socklen_t addrlen;
+    bool issued;
+    union {
+        char small[128];               /* recv / send buffer for small ones */
+        struct sockaddr_storage addr;  /* connect (which has no buffer) */
+    } u;
 };
 
 #define SPARE_MAX 1024
@@ -83,15 +86,27 @@ static uint64_t data_of(const void *p)
 
 static void buf_free(struct sop *s)
 {
-    if (s->buf != s->small) free(s->buf);
+    if (s->buf != s->u.small) free(s->buf);
     s->buf = NULL;
 }
 
-void uring_sock_free(struct uop *op)
+static void uring_sock_free(struct uop *op)
 {
     struct sop *s = (struct sop *)op;
     buf_free(s);
     free(s);
+}
+
+void uring_sock_free_all(struct ub *b)
+{
+    for (int fd = 0; fd < b->sq_cap; fd++)
+        for (int k = 0; k < 2; k++)
+            while (b->sq[fd].head[k]) {
+                struct sop *s = b->sq[fd].head[k];
+                b->sq[fd].head[k] = s->next;
+                b->nops--;
+                uring_sock_free(&s->h);
+            }
 }
 
 void uring_sock_spares_free(struct ub *b)
@@ -104,10 +119,13 @@ void uring_sock_spares_free(struct ub *b)
     b->nsock_spare = 0;
 }
 
+/* Requests in the kernel are counted in b->nops but not linked in b->ops
+ * (unlinking touched two other requests' memory per operation): every live
+ * one is in its fd's queue, where uring_sock_free_all() finds it. */
 static void sop_free(struct sop *s)
 {
     struct ub *b = s->h.b;
-    uring_op_unlink(&s->h);
+    b->nops--;
     if (b->loop && b->nsock_spare < SPARE_MAX) {
         buf_free(s);
         s->h.next = b->sock_spare;
@@ -118,13 +136,22 @@ static void sop_free(struct sop *s)
     uring_sock_free(&s->h);
 }
 
+/* A request with every field set but the buffer and address. */
 static struct sop *sop_new(struct ub *b)
 {
     struct sop *s = (struct sop *)b->sock_spare;
-    if (!s) return calloc(1, sizeof *s);
-    b->sock_spare = s->h.next;
-    b->nsock_spare--;
-    memset(s, 0, offsetof(struct sop, small));
+    if (s) {
+        b->sock_spare = s->h.next;
+        b->nsock_spare--;
+    } else if (!(s = malloc(sizeof *s))) {
+        return NULL;
+    }
+    s->h.type = UOP_SOCK;
+    s->h.f = NULL;
+    s->buf = NULL;
+    s->done = 0;
+    s->next = NULL;
+    s->issued = false;
     return s;
 }
 
@@ -144,7 +171,7 @@ static int issue(struct ub *b, struct sop *s)
         io_uring_prep_accept(sqe, s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         break;
     case PETAL_OP_CONNECT:
-        io_uring_prep_connect(sqe, s->fd, (struct sockaddr *)&s->addr, s->addrlen);
+        io_uring_prep_connect(sqe, s->fd, (struct sockaddr *)&s->u.addr, s->addrlen);
         break;
     }
     io_uring_sqe_set_data64(sqe, data_of(s));
@@ -176,39 +203,30 @@ int uring_sock_submit(petal_loop_t *loop, petal_sock_op_t *op)
     if (rc) return rc;
     struct sop *s = sop_new(b);
     if (!s) return PETAL_ENOMEM;
-    s->h.type = UOP_SOCK;
     s->op = op;
     s->kind = op->kind;
     s->fd = op->fd;
     s->len = op->len;
-    if (op->kind == PETAL_OP_RECV) {
-        s->buf = op->len <= sizeof s->small ? s->small : malloc(op->len);
+    if (op->kind == PETAL_OP_RECV || op->kind == PETAL_OP_SEND) {
+        s->buf = op->len <= sizeof s->u.small ? s->u.small : malloc(op->len);
         if (!s->buf) {
             free(s);
             return PETAL_ENOMEM;
         }
-    } else if (op->kind == PETAL_OP_SEND && op->buf != (void *)&op->addr) {
-        s->buf = op->buf;    /* the core's heap copy: ours until the CQE */
-        op->buf = NULL;
-    } else if (op->kind == PETAL_OP_SEND) {
-        _Static_assert(sizeof s->small >= sizeof op->addr, "a small send fits");
-        s->buf = s->small;   /* the core's copy lives in op, which may go first */
-        memcpy(s->small, op->buf, op->len);
+        /* A send's bytes are the caller's, lent for this call only. */
+        if (op->kind == PETAL_OP_SEND && op->len) memcpy(s->buf, op->buf, op->len);
     }
     if (op->kind == PETAL_OP_CONNECT) {
-        memcpy(&s->addr, &op->addr, sizeof s->addr);
+        memcpy(&s->u.addr, &op->addr, op->addrlen);
         s->addrlen = op->addrlen;
     }
-    uring_op_link(b, &s->h);
+    s->h.b = b;
+    b->nops++;
     struct sop **p = queue(b, s);
     while (*p) p = &(*p)->next;
     *p = s;
     if (queue(b, s)[0] == s && (rc = issue(b, s)) != 0) {
         unqueue(b, s);
-        if (op->kind == PETAL_OP_SEND && s->buf != s->small) {
-            op->buf = s->buf;    /* back to the core, which frees it */
-            s->buf = NULL;
-        }
         sop_free(s);
         return rc;
     }

@@ -28,7 +28,7 @@ struct uop {
     int type;                  /* UOP_POLL, UOP_SOCK */
     struct ub *b;
     struct ufd *f;
-    struct uop *prev, *next;   /* b->ops: everything still in the kernel */
+    struct uop *prev, *next;   /* b->ops: polls still in the kernel (sock.c: spare list) */
 };
 
 /* Per-fd state (the core's fd_state slot). */
@@ -50,8 +50,8 @@ struct ub {
     bool owned;
     bool disabled;             /* own ring created IORING_SETUP_R_DISABLED */
     struct ufd *dirty;         /* fds whose poll must be (re)armed or changed */
-    struct uop *ops;
-    unsigned nops;
+    struct uop *ops;           /* polls in the kernel (socket requests are in sq) */
+    unsigned nops;             /* every request in the kernel */
     struct uop *spare;         /* finished polls kept for reuse (poll.c) */
     unsigned nspare;
     struct uop *sock_spare;    /* finished socket requests (sock.c) */
@@ -91,8 +91,8 @@ void uring_poll_spares_free(struct ub *b);
 int uring_sock_submit(petal_loop_t *loop, petal_sock_op_t *op);
 void uring_sock_cancel(petal_loop_t *loop, petal_sock_op_t *op);
 void uring_sock_done(struct uop *op, int res);
-/* Frees a socket operation whose ring is gone. */
-void uring_sock_free(struct uop *op);
+/* Frees every socket request still queued (the ring is gone). */
+void uring_sock_free_all(struct ub *b);
 /* Frees the spare socket requests. */
 void uring_sock_spares_free(struct ub *b);
 

@@ -31,18 +31,22 @@ enum { PETAL_READABLE = 1, PETAL_WRITABLE = 2 };
 typedef enum { PETAL_OP_RECV, PETAL_OP_SEND, PETAL_OP_ACCEPT, PETAL_OP_CONNECT } petal_op_kind;
 
 typedef struct petal_sock_op {
+    /* What every operation uses comes first (one cache line); the address
+     * last, as only connect and small sends touch it. */
     petal_op_kind kind;
     int fd;
-    void *buf;                      /* RECV: the user's buffer; SEND: the bytes */
+    void *buf;                      /* RECV: the user's buffer; SEND: the bytes (with
+                                     * sock_submit: the caller's, readable only during
+                                     * sock_submit, which copies them) */
     size_t len;
-    size_t done;                    /* SEND: bytes sent so far */
-    struct sockaddr_storage addr;   /* CONNECT; SEND: a small send's bytes (buf points here) */
-    socklen_t addrlen;
     petal_future_t *fut;
     struct petal_sock_op *next;     /* core: per-fd queue, then completion list */
     ssize_t result;                 /* core: result waiting to be delivered */
-    bool completed;                 /* core: on the completion list */
     void *backend;                  /* the backend's per-operation state */
+    bool completed;                 /* core: on the completion list */
+    socklen_t addrlen;
+    size_t done;                    /* SEND: bytes sent so far */
+    struct sockaddr_storage addr;   /* CONNECT; SEND: a small send's bytes (buf points here) */
 } petal_sock_op_t;
 
 typedef struct petal_backend {
