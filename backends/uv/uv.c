@@ -155,7 +155,15 @@ static void uvb_destroy(petal_loop_t *loop)
 
 static int uvb_run_once(petal_loop_t *loop)
 {
-    uv_run(state(loop)->uv, UV_RUN_ONCE);
+    struct uvb *b = state(loop);
+    /* A hosted loop with no work on either side has no referenced handle:
+     * uv_run() would return at once without polling, and petal_loop_run()
+     * would spin without ever seeing a cross-thread call. Referenced for
+     * this one iteration, the check hook keeps the loop alive, so it sleeps
+     * in the poll (petal's wakeup fd is in it) like an owned loop. */
+    if (!b->owned) uv_ref((uv_handle_t *)&b->check);
+    uv_run(b->uv, UV_RUN_ONCE);
+    if (!b->owned) uv_unref((uv_handle_t *)&b->check);
     return 0;
 }
 

@@ -1,9 +1,9 @@
-/* tests/ev/host_timer_cases.h on libev: the application owns a struct
+/* tests/host_timer_cases.h on libev: the application owns a struct
  * ev_loop and runs it with ev_run(host, 0). */
 #include <stdlib.h>
 
 #include "petal/ev.h"
-#include "tests/ev/host_timer_cases.h"
+#include "tests/host_timer_cases.h"
 
 static struct ev_loop *host;
 static ev_timer keepalive;

@@ -1,10 +1,10 @@
-/* tests/ev/host_timer_cases.h on libevent: the application owns an
+/* tests/host_timer_cases.h on libevent: the application owns an
  * event_base (a default one: CLOCK_MONOTONIC_COARSE, which lags by up to a
  * jiffy) and runs it with event_base_dispatch(). */
 #include <stdlib.h>
 
 #include "petal/event.h"
-#include "tests/ev/host_timer_cases.h"
+#include "tests/host_timer_cases.h"
 
 static struct event_base *host;
 static struct event *keepalive;
