@@ -97,6 +97,22 @@ static void uring_sock_free(struct uop *op)
     free(s);
 }
 
+void uring_sock_prefetch(uint64_t p, int stage)
+{
+    const struct uop *h = (const struct uop *)(uintptr_t)p;
+    if ((const void *)h == &uring_cancel_marker || h->type != UOP_SOCK) return;
+    const struct sop *s = (const struct sop *)h;
+    const petal_sock_op_t *op = s->op;
+    if (!op) return;
+    if (stage == 0) {
+        __builtin_prefetch(op);
+        __builtin_prefetch(s->buf);
+    } else {
+        __builtin_prefetch(op->fut);
+        if (s->kind == PETAL_OP_RECV) __builtin_prefetch(op->buf, 1);
+    }
+}
+
 void uring_sock_free_all(struct ub *b)
 {
     for (int fd = 0; fd < b->sq_cap; fd++)

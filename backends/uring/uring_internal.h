@@ -91,6 +91,10 @@ void uring_poll_spares_free(struct ub *b);
 int uring_sock_submit(petal_loop_t *loop, petal_sock_op_t *op);
 void uring_sock_cancel(petal_loop_t *loop, petal_sock_op_t *op);
 void uring_sock_done(struct uop *op, int res);
+/* Prefetches what completing the request at p will touch: stage 0 the
+ * core's op and the request's buffer (p itself should be cached by then),
+ * stage 1 the op's future and the user's receive buffer. */
+void uring_sock_prefetch(uint64_t p, int stage);
 /* Frees every socket request still queued (the ring is gone). */
 void uring_sock_free_all(struct ub *b);
 /* Frees the spare socket requests. */
