@@ -118,7 +118,7 @@ void sock_ops_free(petal_loop_t *loop)
 static void finish(petal_sock_op_t *op, ssize_t result)
 {
     petal_future_t *f = op->fut;
-    future_on_cancel(f, NULL, NULL);
+    /* Completing f drops its on_cancel hook (on_cancel) without calling it. */
     if (result < 0) petal_future_set_error(f, (int)result);
     else petal_future_set_result(f, (void *)(intptr_t)result, NULL);
     op_free(petal_future_loop(f), op);

@@ -73,11 +73,9 @@ int uring_submit(struct ub *b)
     return rc < 0 ? rc : 0;
 }
 
-struct io_uring_sqe *uring_sqe(struct ub *b)
+struct io_uring_sqe *uring_sqe_full(struct ub *b)
 {
-    struct io_uring_sqe *sqe = io_uring_get_sqe(b->ring);
-    if (!sqe && uring_submit(b) == 0) sqe = io_uring_get_sqe(b->ring);
-    return sqe;
+    return uring_submit(b) == 0 ? io_uring_get_sqe(b->ring) : NULL;
 }
 
 void uring_op_link(struct ub *b, struct uop *op)
@@ -174,25 +172,26 @@ void petal_uring_dispatch(petal_loop_t *loop, const struct io_uring_cqe *cqe)
  * of coming one after another. */
 static void reap(struct ub *b)
 {
+    struct io_uring_cq *cq = &b->ring->cq;
+    unsigned shift = (b->ring->flags & IORING_SETUP_CQE32) ? 1 : 0;
     unsigned n = io_uring_cq_ready(b->ring);
     while (n > 0) {
-        struct io_uring_cqe got[REAP_BATCH], *cqe;
-        unsigned k = 0;
-        while (k < REAP_BATCH && n > 0 && io_uring_peek_cqe(b->ring, &cqe) == 0) {
-            n--;
+        struct io_uring_cqe got[REAP_BATCH];
+        unsigned k = 0, head = *cq->khead, seen = 0;
+        while (k < REAP_BATCH && seen < n) {
+            struct io_uring_cqe *cqe = &cq->cqes[((head + seen) & cq->ring_mask) << shift];
+            seen++;
+            if (cqe->user_data == LIBURING_UDATA_TIMEOUT) continue;    /* liburing's own (old kernels) */
             if (petal_uring_owns(cqe)) {
                 got[k++] = *cqe;
-                io_uring_cqe_seen(b->ring, cqe);
                 continue;
             }
             if (b->foreign_cb) b->foreign_cb(cqe, b->foreign_arg);
             else petal_core_report(b->loop, PETAL_ENOENT, -1, "dropped a CQE of the host application");
-            io_uring_cqe_seen(b->ring, cqe);
         }
-        if (k == 0) break;
-        for (unsigned i = 0; i < k; i++) __builtin_prefetch((void *)(uintptr_t)(got[i].user_data & ~(uint64_t)UOP_TAG));
-        for (int stage = 0; stage < 2; stage++)
-            for (unsigned i = 0; i < k; i++) uring_sock_prefetch(got[i].user_data & ~(uint64_t)UOP_TAG, stage);
+        io_uring_cq_advance(b->ring, seen);    /* before petal code may submit */
+        n -= seen;
+        uring_sock_prefetch(got, k);
         for (unsigned i = 0; i < k; i++) petal_uring_dispatch(b->loop, &got[i]);
     }
 }

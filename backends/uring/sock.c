@@ -97,19 +97,26 @@ static void uring_sock_free(struct uop *op)
     free(s);
 }
 
-void uring_sock_prefetch(uint64_t p, int stage)
+static const struct sop *sop_of(const struct io_uring_cqe *cqe)
 {
-    const struct uop *h = (const struct uop *)(uintptr_t)p;
-    if ((const void *)h == &uring_cancel_marker || h->type != UOP_SOCK) return;
-    const struct sop *s = (const struct sop *)h;
-    const petal_sock_op_t *op = s->op;
-    if (!op) return;
-    if (stage == 0) {
-        __builtin_prefetch(op);
+    const struct uop *h = (const struct uop *)(uintptr_t)(cqe->user_data & ~(uint64_t)UOP_TAG);
+    return (const void *)h == &uring_cancel_marker || h->type != UOP_SOCK ? NULL : (const struct sop *)h;
+}
+
+void uring_sock_prefetch(const struct io_uring_cqe *cqes, unsigned k)
+{
+    for (unsigned i = 0; i < k; i++) __builtin_prefetch((void *)(uintptr_t)(cqes[i].user_data & ~(uint64_t)UOP_TAG));
+    for (unsigned i = 0; i < k; i++) {
+        const struct sop *s = sop_of(&cqes[i]);
+        if (!s || !s->op) continue;
+        __builtin_prefetch(s->op);
         __builtin_prefetch(s->buf);
-    } else {
-        __builtin_prefetch(op->fut);
-        if (s->kind == PETAL_OP_RECV) __builtin_prefetch(op->buf, 1);
+    }
+    for (unsigned i = 0; i < k; i++) {
+        const struct sop *s = sop_of(&cqes[i]);
+        if (!s || !s->op) continue;
+        __builtin_prefetch(s->op->fut);
+        if (s->kind == PETAL_OP_RECV) __builtin_prefetch(s->op->buf, 1);
     }
 }
 

@@ -67,8 +67,13 @@ struct ub {
 extern const unsigned long long uring_cancel_marker;
 
 struct ub *uring_state(petal_loop_t *loop);
+struct io_uring_sqe *uring_sqe_full(struct ub *b);
 /* A free SQE, submitting what is queued when the SQ is full; NULL if none. */
-struct io_uring_sqe *uring_sqe(struct ub *b);
+static inline struct io_uring_sqe *uring_sqe(struct ub *b)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(b->ring);
+    return sqe ? sqe : uring_sqe_full(b);
+}
 /* Submits queued SQEs now (enabling our own ring first if needed). */
 int uring_submit(struct ub *b);
 
@@ -91,10 +96,10 @@ void uring_poll_spares_free(struct ub *b);
 int uring_sock_submit(petal_loop_t *loop, petal_sock_op_t *op);
 void uring_sock_cancel(petal_loop_t *loop, petal_sock_op_t *op);
 void uring_sock_done(struct uop *op, int res);
-/* Prefetches what completing the request at p will touch: stage 0 the
- * core's op and the request's buffer (p itself should be cached by then),
- * stage 1 the op's future and the user's receive buffer. */
-void uring_sock_prefetch(uint64_t p, int stage);
+/* Prefetches what handing out these k CQEs of petal's will touch, in
+ * stages: the requests; the core's ops and the requests' buffers; the ops'
+ * futures and the users' receive buffers. */
+void uring_sock_prefetch(const struct io_uring_cqe *cqes, unsigned k);
 /* Frees every socket request still queued (the ring is gone). */
 void uring_sock_free_all(struct ub *b);
 /* Frees the spare socket requests. */
