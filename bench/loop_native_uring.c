@@ -25,16 +25,23 @@
  *   by user_data, in scheduling order (the kernel finds the target by a
  *   linear scan of its timeout list from the oldest, so this order is its
  *   best case). Done means every cancellation completed (both CQEs reaped).
- * - pingpong: a multishot IORING_OP_POLL_ADD on each end, the same
- *   read/write calls as petal's readers (io_uring's add_reader; re-armed
- *   only if the kernel ends it). Its CQE is posted by task work on the way
- *   out of the peer's write(), so io_uring_submit_and_wait finds it without
- *   entering the kernel: 4 syscalls per round trip (strace), against 6 for
- *   a one-shot POLL_ADD re-armed after each completion, which is what a
- *   level-triggered reader needs (petal's is level-triggered): environment
- *   LOOP_BENCH_URING_ONESHOT=1 measures that instead. RECV+SEND requests
- *   would also save the read and write syscalls (NATIVE_COSTS: 3.3 us per
- *   round trip) but are a different API from petal_add_reader. */
+ * - pingpong: a one-shot IORING_OP_POLL_ADD on each end, re-armed after
+ *   each completion, and the same read/write calls as petal's readers.
+ *   That is io_uring's level-triggered add_reader (petal's readers are
+ *   level-triggered, as ev_io, uv_poll_t and libevent's persistent events
+ *   are), run in asyncio's order: a wait, then the callbacks of the CQEs it
+ *   found; a CQE posted while they run waits for the next wait. 6 syscalls
+ *   per round trip, as petal. Environment LOOP_BENCH_URING_POLL picks
+ *   another scheme, faster but not the same promise (docs/backends/uring.md
+ *   measured each, and why none is level-triggered at multishot's cost):
+ *     pass: one-shot, but CQEs posted while earlier ones are handled are
+ *       handled in the same pass (two iterations in one: 5 syscalls);
+ *     multishot: a multishot POLL_ADD, one CQE per wakeup (edge-like: data
+ *       a reader leaves is not reported again), posted by task work on the
+ *       way out of the peer's write(), so the wait never enters the kernel:
+ *       4 syscalls per round trip.
+ *   RECV+SEND requests would also save the read and write syscalls but are
+ *   a different API from petal_add_reader. */
 #include <errno.h>
 #include <liburing.h>
 #include <poll.h>
@@ -72,7 +79,8 @@ struct uctx {
     bool stop;
     int fds[2];
     struct uh one[2];
-    bool oneshot;    /* pingpong: one-shot POLL_ADD, re-armed each time */
+    bool multishot;  /* pingpong: multishot POLL_ADD (else one-shot, re-armed) */
+    bool per_iter;   /* handle only the CQEs present when the wait returned */
 };
 
 static void *handles(long n, size_t size, bool touch)
@@ -128,7 +136,15 @@ static struct io_uring_sqe *sqe_for(struct uctx *x, struct uh *h)
     return sqe;
 }
 
-/* Handles every CQE present; returns how many. */
+static void handle(struct uctx *x, struct io_uring_cqe *cqe)
+{
+    if (!(cqe->flags & IORING_CQE_F_MORE)) x->inflight--;
+    struct uh *h = io_uring_cqe_get_data(cqe);
+    if (h) h->cb(x, h, cqe);
+}
+
+/* Handles every CQE present, also those posted meanwhile (the for-each
+ * re-reads the CQ tail); returns how many. */
 static unsigned reap(struct uctx *x)
 {
     struct io_uring_cqe *cqe;
@@ -136,15 +152,24 @@ static unsigned reap(struct uctx *x)
     io_uring_for_each_cqe(&x->ring, head, cqe)
     {
         seen++;
-        if (!(cqe->flags & IORING_CQE_F_MORE)) x->inflight--;
-        struct uh *h = io_uring_cqe_get_data(cqe);
-        if (h) h->cb(x, h, cqe);
+        handle(x, cqe);
     }
     io_uring_cq_advance(&x->ring, seen);
     return seen;
 }
 
-/* One iteration: submit what is queued, wait for one CQE, handle them all. */
+/* Handles the CQEs present now; those posted meanwhile wait. */
+static void reap_present(struct uctx *x)
+{
+    struct io_uring_cqe *cqe;
+    for (unsigned k = io_uring_cq_ready(&x->ring); k > 0 && io_uring_peek_cqe(&x->ring, &cqe) == 0; k--) {
+        struct io_uring_cqe copy = *cqe;
+        io_uring_cqe_seen(&x->ring, cqe);
+        handle(x, &copy);
+    }
+}
+
+/* One iteration: submit what is queued, wait for one CQE, handle them. */
 static int iterate(struct uctx *x)
 {
     int rc = io_uring_submit_and_wait(&x->ring, 1);
@@ -152,7 +177,8 @@ static int iterate(struct uctx *x)
         fail(x, rc);
         return rc;
     }
-    reap(x);
+    if (x->per_iter) reap_present(x);
+    else reap(x);
     return 0;
 }
 
@@ -321,15 +347,15 @@ static int native_timer_cancel(const char *backend, long n, double *seconds)
     return finish(&x, "timer_cancel", 0);
 }
 
-/* ---- pingpong: multishot POLL_ADD on both ends of a socketpair ---------- */
+/* ---- pingpong: POLL_ADD on both ends of a socketpair --------------------- */
 
 static void arm_poll(struct uctx *x, int i)
 {
     struct io_uring_sqe *sqe = sqe_for(x, &x->one[i]);
-    if (sqe && x->oneshot)
-        io_uring_prep_poll_add(sqe, x->fds[i], POLLIN);
-    else if (sqe)
+    if (sqe && x->multishot)
         io_uring_prep_poll_multishot(sqe, x->fds[i], POLLIN);
+    else if (sqe)
+        io_uring_prep_poll_add(sqe, x->fds[i], POLLIN);
 }
 
 static void poll_cb(struct uctx *x, struct uh *h, const struct io_uring_cqe *cqe)
@@ -361,8 +387,13 @@ static void poll_cb(struct uctx *x, struct uh *h, const struct io_uring_cqe *cqe
 static int native_pingpong(const char *backend, long n, double *seconds)
 {
     (void)backend;
-    const char *os = getenv("LOOP_BENCH_URING_ONESHOT");
-    struct uctx x = { .left = n, .oneshot = os && *os == '1' };
+    const char *mode = getenv("LOOP_BENCH_URING_POLL");
+    if (!mode || !*mode) mode = "iter";
+    struct uctx x = { .left = n, .multishot = strcmp(mode, "multishot") == 0, .per_iter = strcmp(mode, "iter") == 0 };
+    if (!x.multishot && !x.per_iter && strcmp(mode, "pass") != 0) {
+        fprintf(stderr, "native uring: LOOP_BENCH_URING_POLL=%s: want iter, pass or multishot\n", mode);
+        return -EINVAL;
+    }
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, x.fds) != 0) return -errno;
     int rc = ring_init(&x);
     if (rc) goto out;
