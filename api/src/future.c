@@ -1,4 +1,5 @@
 /* Futures (asyncio.Future): pending -> done | cancelled, once. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,24 +12,36 @@ struct done_cb {
     void *arg;
 };
 
+/* Everything an operation touches is in the first 64 bytes, and futures
+ * are 64-byte aligned: one cache line per future and phase (a server has
+ * hundreds in flight, each touched when made, completed and consumed).
+ * The second line holds the callbacks after the first, rarely used. */
 struct petal_future {
-    petal_loop_t *loop;
-    unsigned refs;
-    enum fut_state state;
-    int err;                 /* when done: 0 = result, else the error */
-    void *value;
+    _Alignas(64) petal_loop_t *loop;
+    void *value;               /* pending: the on_cancel hook's argument */
     petal_dtor dtor;
-    struct done_cb *cbs;       /* `first` until a second callback is added */
-    size_t ncbs, cbs_cap;
     struct done_cb first;      /* most futures get one callback: no allocation */
     void (*on_cancel)(petal_future_t *f, void *arg);
-    void *on_cancel_arg;
+    unsigned refs;
+    int err;                   /* when done: 0 = result, else the error */
+    uint32_t ncbs;             /* callbacks: first, then more[0 .. ncbs - 2] */
+    uint8_t state;             /* enum fut_state */
+    bool heap;                 /* `more` is allocated */
+    struct done_cb *more;
+    uint32_t more_cap;
 };
+
+_Static_assert(offsetof(struct petal_future, more) == 64, "the hot fields fit one cache line");
+
+static struct done_cb *cb_at(petal_future_t *f, uint32_t i)
+{
+    return i == 0 ? &f->first : &f->more[i - 1];
+}
 
 void future_on_cancel(petal_future_t *f, void (*fn)(petal_future_t *f, void *arg), void *arg)
 {
     f->on_cancel = fn;
-    f->on_cancel_arg = arg;
+    f->value = arg;
 }
 
 /* Released futures are kept for reuse by their loop, up to SPARE_MAX: a
@@ -45,7 +58,7 @@ void future_on_cancel(petal_future_t *f, void (*fn)(petal_future_t *f, void *arg
 static petal_future_t *spare_take(petal_loop_t *loop)
 {
     petal_future_t *f = loop->futs_spare;
-    if (!f) return malloc(sizeof *f);
+    if (!f) return aligned_alloc(_Alignof(petal_future_t), sizeof *f);
     loop->futs_spare = (petal_future_t *)f->value;
     loop->n_futs_spare--;
     return f;
@@ -89,14 +102,12 @@ int petal_future_new(petal_loop_t *loop, petal_future_t **out)
     f->loop = loop;
     f->refs = 1;
     f->state = FUT_PENDING;
+    f->heap = false;
     f->err = 0;
     f->value = NULL;
     f->dtor = NULL;
-    f->cbs = &f->first;
     f->ncbs = 0;
-    f->cbs_cap = 1;
     f->on_cancel = NULL;
-    f->on_cancel_arg = NULL;
     loop->refs++;    /* the loop's memory outlives its futures */
     *out = f;
     return 0;
@@ -112,7 +123,7 @@ void petal_future_release(petal_future_t *f)
 {
     if (!f || --f->refs) return;
     if (f->dtor) f->dtor(f->value);
-    if (f->cbs != &f->first) free(f->cbs);
+    if (f->heap) free(f->more);
     spare_put(f->loop, f);
 }
 
@@ -137,18 +148,19 @@ static int finish(petal_future_t *f, enum fut_state state, int err, void *value,
     if (f->state != FUT_PENDING) return PETAL_EINVALSTATE;
     int rc = loop_check(f->loop);
     if (rc) return rc;
-    f->state = state;
+    void (*hook)(petal_future_t *, void *) = f->on_cancel;
+    void *hook_arg = f->value;    /* the hook's argument while pending */
+    f->on_cancel = NULL;
+    f->state = (uint8_t)state;
     f->err = err;
     f->value = value;
     f->dtor = dtor;
-    if (f->on_cancel) {
-        void (*fn)(petal_future_t *, void *) = f->on_cancel;
-        f->on_cancel = NULL;
-        if (state == FUT_CANCELLED) fn(f, f->on_cancel_arg);
-    }
-    for (size_t i = 0; i < f->ncbs; i++)
-        if (schedule_cb(f, f->cbs[i].cb, f->cbs[i].arg) != 0)
+    if (hook && state == FUT_CANCELLED) hook(f, hook_arg);
+    for (uint32_t i = 0; i < f->ncbs; i++) {
+        struct done_cb *c = cb_at(f, i);
+        if (schedule_cb(f, c->cb, c->arg) != 0)
             petal_core_report(f->loop, PETAL_ENOMEM, -1, "future done-callback dropped: out of memory");
+    }
     f->ncbs = 0;
     return 0;
 }
@@ -193,24 +205,32 @@ int petal_future_add_done_callback(petal_future_t *f, petal_future_cb cb, void *
     int rc = loop_check(f->loop);
     if (rc) return rc;
     if (f->state != FUT_PENDING) return schedule_cb(f, cb, arg);
-    if (f->ncbs == f->cbs_cap) {
-        size_t cap = f->cbs_cap * 2;
-        struct done_cb *c = f->cbs == &f->first ? malloc(cap * sizeof *c) : realloc(f->cbs, cap * sizeof *c);
-        if (!c) return PETAL_ENOMEM;
-        if (f->cbs == &f->first) c[0] = f->first;
-        f->cbs = c;
-        f->cbs_cap = cap;
+    if (f->ncbs > 0) {    /* a second one or more: the array in the second line */
+        if (!f->heap) {
+            f->more = NULL;
+            f->more_cap = 0;
+            f->heap = true;
+        }
+        if (f->ncbs - 1 == f->more_cap) {
+            uint32_t cap = f->more_cap ? f->more_cap * 2 : 2;
+            struct done_cb *c = realloc(f->more, cap * sizeof *c);
+            if (!c) return PETAL_ENOMEM;
+            f->more = c;
+            f->more_cap = cap;
+        }
     }
-    f->cbs[f->ncbs++] = (struct done_cb){ cb, arg };
+    *cb_at(f, f->ncbs++) = (struct done_cb){ cb, arg };
     return 0;
 }
 
 int petal_future_remove_done_callback(petal_future_t *f, petal_future_cb cb, void *arg)
 {
     if (!f || !cb) return PETAL_EINVAL;
-    size_t kept = 0;
-    for (size_t i = 0; i < f->ncbs; i++)
-        if (f->cbs[i].cb != cb || f->cbs[i].arg != arg) f->cbs[kept++] = f->cbs[i];
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < f->ncbs; i++) {
+        struct done_cb c = *cb_at(f, i);
+        if (c.cb != cb || c.arg != arg) *cb_at(f, kept++) = c;
+    }
     int rc = kept == f->ncbs ? PETAL_ENOENT : 0;
     f->ncbs = kept;
     return rc;
