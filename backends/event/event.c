@@ -124,6 +124,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         free(b);
         return;
     }
+    /* An owned loop re-arms in evb_run_once, right before its next
+     * dispatch; a host's next dispatch comes without asking us. */
+    if (b->owned) return;
     check_dirty(b);
     arm(b);
 }
