@@ -75,7 +75,12 @@ static void unlink_op(struct fd_entry *e, petal_sock_op_t *op)
 static petal_sock_op_t *op_new(petal_loop_t *loop)
 {
     petal_sock_op_t *op = loop->ops_spare;
-    if (!op) return calloc(1, sizeof *op);
+    if (!op) {
+        /* Cache-line aligned: the fields every operation uses are one line. */
+        size_t size = (sizeof *op + 63) & ~(size_t)63;
+        if ((op = aligned_alloc(64, size))) memset(op, 0, sizeof *op);
+        return op;
+    }
     loop->ops_spare = op->next;
     loop->n_ops_spare--;
     /* Not a memset of the whole op: its address field (128 bytes) is only
