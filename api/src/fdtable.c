@@ -29,11 +29,6 @@ int fds_reserve(petal_loop_t *loop, int fd)
     return 0;
 }
 
-struct fd_entry *fds_entry(petal_loop_t *loop, int fd)
-{
-    return fd >= 0 && fd < loop->fds_cap ? &loop->fds[fd] : NULL;
-}
-
 /* Something waits on fd: a user watch, a socket operation, or a socket
  * watch that serves one. Not an idle socket watch. */
 static bool live(const struct fd_entry *e)

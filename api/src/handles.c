@@ -58,16 +58,6 @@ void slots_free(petal_loop_t *loop, uint32_t i)
     loop->free_head = i;
 }
 
-struct slot *slot_lookup(petal_loop_t *loop, petal_handle_t h)
-{
-    if (h <= 0) return NULL;
-    uint32_t i = HANDLE_INDEX(h);
-    if (i >= loop->nslots) return NULL;
-    struct slot *s = &loop->slots[i];
-    if (s->gen != HANDLE_GEN(h) || s->kind == SLOT_FREE) return NULL;
-    return s;
-}
-
 __attribute__((noinline)) int ready_grow(petal_loop_t *loop)
 {
     uint32_t cap = loop->ready_cap ? loop->ready_cap * 2 : 256;

@@ -116,8 +116,8 @@ void petal_core_report(petal_loop_t *loop, int err, int fd, const char *what)
 
 int64_t petal_core_timeout_ns(petal_loop_t *loop)
 {
-    if (loop->no_wait || loop->ready_len || loop->done_head || loop->stopping || signals_pending(loop) ||
-        atomic_load_explicit(&loop->ts_pending, memory_order_relaxed))
+    if (loop->no_wait || loop->ready_len || loop->done_head || loop->stopping ||
+        (loop->nsignals && signals_pending(loop)) || atomic_load_explicit(&loop->ts_pending, memory_order_relaxed))
         return 0;
     if (loop->unverified_live) {
         /* About to block while receives wait with their fd unchecked (sock.c).
@@ -131,6 +131,7 @@ int64_t petal_core_timeout_ns(petal_loop_t *loop)
         sock_verify(loop, true);
         if (loop->done_head || loop->ready_len) return 0;
     }
+    if (!loop->heap_len) return -1;
     int64_t first = timers_first(loop);
     if (first == INT64_MAX) return -1;
     int64_t d = first - petal_now_ns();

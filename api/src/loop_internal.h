@@ -166,11 +166,21 @@ void array_free(void *p, size_t bytes);
 /* handles.c: slots and the ready queue */
 int slots_alloc(petal_loop_t *loop, enum slot_kind kind, void *fn, void *arg, uint32_t *index);
 void slots_free(petal_loop_t *loop, uint32_t index);
-struct slot *slot_lookup(petal_loop_t *loop, petal_handle_t h); /* NULL if stale */
 int ready_grow(petal_loop_t *loop);
 petal_handle_t schedule(petal_loop_t *loop, enum slot_kind kind, void *fn, void *arg);
 void ready_run(petal_loop_t *loop);
 void handles_destroy(petal_loop_t *loop);
+
+/* The slot h names, or NULL if h ran, was cancelled or never existed. */
+static inline struct slot *slot_lookup(petal_loop_t *loop, petal_handle_t h)
+{
+    if (h <= 0) return NULL;
+    uint32_t i = HANDLE_INDEX(h);
+    if (i >= loop->nslots) return NULL;
+    struct slot *s = &loop->slots[i];
+    if (s->gen != HANDLE_GEN(h) || s->kind == SLOT_FREE) return NULL;
+    return s;
+}
 
 /* Appends h to the ready queue (inline: the hot path of call_soon, of every
  * readiness and of every expired timer). */
@@ -196,7 +206,11 @@ void timers_destroy(petal_loop_t *loop);
 void fds_destroy(petal_loop_t *loop);
 int fds_watch(petal_loop_t *loop, int fd, petal_io_cb cb, void *arg, bool write, enum watch_owner owner);
 int fds_unwatch(petal_loop_t *loop, int fd, bool write, enum watch_owner owner);
-struct fd_entry *fds_entry(petal_loop_t *loop, int fd);   /* NULL if never seen */
+/* NULL if never seen. */
+static inline struct fd_entry *fds_entry(petal_loop_t *loop, int fd)
+{
+    return fd >= 0 && fd < loop->fds_cap ? &loop->fds[fd] : NULL;
+}
 int fds_reserve(petal_loop_t *loop, int fd);
 /* fd no longer names the file its entry was made for: end everything on it
  * (reported through the error hook unless only an idle socket watch was left). */

@@ -91,7 +91,7 @@ static void requeue(petal_loop_t *loop, const struct ts_call *calls, size_t n)
 /* Moves cross-thread calls to the ready queue and dispatches signals. */
 void wake_drain(petal_loop_t *loop)
 {
-    if (signals_pending(loop)) signals_dispatch(loop);
+    if (loop->nsignals && signals_pending(loop)) signals_dispatch(loop);
     if (!atomic_load_explicit(&loop->ts_pending, memory_order_acquire)) return;
     pthread_mutex_lock(&loop->ts_lock);
     struct ts_call *calls = loop->ts_calls;

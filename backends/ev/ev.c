@@ -119,8 +119,10 @@ static void on_check(struct ev_loop *ev, ev_check *w, int revents)
     petal_core_tick(loop);
     if (petal_loop_is_closed(loop)) return;    /* by a callback: b is gone */
     /* petal has no work left: a host's ev_run() ends with this iteration
-     * rather than after one more poll for a deadline already served. */
-    if (petal_core_timeout_ns(loop) < 0) {
+     * rather than after one more poll for a deadline already served. (An
+     * owned loop's ev_run(EVRUN_ONCE) ends anyway, and its next prepare
+     * re-arms.) */
+    if (!b->owned && petal_core_timeout_ns(loop) < 0) {
         if (ev_is_active(&b->idle)) ev_idle_stop(ev, &b->idle);
         if (ev_is_active(&b->timer)) ev_timer_stop(ev, &b->timer);
     }
