@@ -208,18 +208,20 @@ int petal_fd_closing(petal_loop_t *loop, int fd)
     return 0;
 }
 
+static inline void queue_watch(petal_loop_t *loop, petal_handle_t h)
+{
+    struct slot *s = slot_lookup(loop, h);
+    if (s && !s->queued && ready_push(loop, h) == 0) s->queued = 1;
+}
+
 void petal_core_io(petal_loop_t *loop, int fd, unsigned events)
 {
     struct fd_entry *e = fds_entry(loop, fd);
     if (!e) return;
-    petal_handle_t hs[2] = { (events & PETAL_READABLE) ? e->reader : 0,
-                             (events & PETAL_WRITABLE) ? e->writer : 0 };
-    for (int k = 0; k < 2; k++) {
-        struct slot *s = slot_lookup(loop, hs[k]);
-        if (!s || s->queued) continue;
-        if (ready_push(loop, hs[k]) == 0)
-            s->queued = 1;
-    }
+    /* Both read first: queueing may notify a host, which may end e. */
+    petal_handle_t r = (events & PETAL_READABLE) ? e->reader : 0, w = (events & PETAL_WRITABLE) ? e->writer : 0;
+    if (r) queue_watch(loop, r);
+    if (w) queue_watch(loop, w);
 }
 
 void petal_core_io_error(petal_loop_t *loop, int fd, int err)

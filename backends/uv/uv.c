@@ -27,6 +27,7 @@ struct uvb {
     uv_idle_t idle;
     uv_timer_t timer;
     int open_handles;          /* of the four above, not yet closed */
+    bool one_iteration;        /* inside uvb_run_once: stop after the check */
     struct uvfd *dirty;        /* fds changed since the last poll */
 };
 
@@ -104,6 +105,7 @@ static void on_check(uv_check_t *h)
 {
     struct uvb *b = h->data;
     petal_core_tick(b->loop);
+    if (b->one_iteration) uv_stop(b->uv);
 }
 
 static int uvb_init(petal_loop_t *loop, void *host)
@@ -162,7 +164,12 @@ static int uvb_run_once(petal_loop_t *loop)
      * this one iteration, the check hook keeps the loop alive, so it sleeps
      * in the poll (petal's wakeup fd is in it) like an owned loop. */
     if (!b->owned) uv_ref((uv_handle_t *)&b->check);
-    uv_run(b->uv, UV_RUN_ONCE);
+    /* One iteration: UV_RUN_DEFAULT stopped from the check hook. (UV_RUN_ONCE
+     * would read the clock and run timers once more after the check, a
+     * cost per iteration for nothing petal needs.) */
+    b->one_iteration = true;
+    uv_run(b->uv, UV_RUN_DEFAULT);
+    b->one_iteration = false;
     if (!b->owned) uv_unref((uv_handle_t *)&b->check);
     return 0;
 }
