@@ -1,9 +1,10 @@
 /* The libuv backend.
  *
- * One native iteration (uv_run with UV_RUN_ONCE) is one petal iteration, in
- * both modes: the uv_prepare callback tells libuv how long it may block (an
- * active uv_idle forces a zero timeout, one uv_timer carries petal's earliest
- * deadline), and the uv_check callback, after the poll, runs the core.
+ * One native iteration is one petal iteration, in both modes (petal's own
+ * uv_run is stopped from the check hook): the uv_prepare callback tells
+ * libuv how long it may block (an active uv_idle forces a zero timeout, one
+ * uv_timer carries petal's earliest deadline), and the uv_check callback,
+ * after the poll, runs the core.
  *
  * Each watched fd gets one uv_poll_t. Three libuv habits are papered over:
  * uv_poll_init() sets O_NONBLOCK (petal restores the user's flags); libuv
