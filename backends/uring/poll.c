@@ -60,26 +60,34 @@ static void unlink_dirty(struct ub *b, struct ufd *f)
 
 static struct uop *op_new(struct ub *b)
 {
-    struct uop *op = b->spare;
+    struct uop *op = (struct uop *)b->spare;
     if (op) {
-        b->spare = op->next;
+        b->spare = op->h.next;
         b->nspare--;
         op->f = NULL;
     } else if (!(op = calloc(1, sizeof *op))) {
         return NULL;
     }
-    op->type = UOP_POLL;
-    uring_op_link(b, op);
+    op->h.type = UOP_POLL;
+    op->h.b = b;
+    op->prev = NULL;
+    op->next = b->ops;
+    if (b->ops) b->ops->prev = op;
+    b->ops = op;
+    b->nops++;
     return op;
 }
 
 static void op_free(struct uop *op)
 {
-    struct ub *b = op->b;
-    uring_op_unlink(op);
+    struct ub *b = op->h.b;
+    if (op->prev) op->prev->next = op->next;
+    else b->ops = op->next;
+    if (op->next) op->next->prev = op->prev;
+    b->nops--;
     if (b->loop && b->nspare < SPARE_MAX) {
-        op->next = b->spare;
-        b->spare = op;
+        op->h.next = b->spare;
+        b->spare = &op->h;
         b->nspare++;
         return;
     }
@@ -89,9 +97,9 @@ static void op_free(struct uop *op)
 void uring_poll_spares_free(struct ub *b)
 {
     while (b->spare) {
-        struct uop *op = b->spare;
-        b->spare = op->next;
-        free(op);
+        struct uhead *h = b->spare;
+        b->spare = h->next;
+        free(h);
     }
     b->nspare = 0;
 }
@@ -195,7 +203,7 @@ void uring_fd_forget(petal_loop_t *loop, int fd, void **fd_state)
 
 void uring_poll_done(struct uop *op, int res)
 {
-    struct ub *b = op->b;
+    struct ub *b = op->h.b;
     struct ufd *f = op->f;
     op_free(op);
     if (!b->loop) {

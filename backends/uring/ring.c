@@ -78,25 +78,6 @@ struct io_uring_sqe *uring_sqe_full(struct ub *b)
     return uring_submit(b) == 0 ? io_uring_get_sqe(b->ring) : NULL;
 }
 
-void uring_op_link(struct ub *b, struct uop *op)
-{
-    op->b = b;
-    op->prev = NULL;
-    op->next = b->ops;
-    if (b->ops) b->ops->prev = op;
-    b->ops = op;
-    b->nops++;
-}
-
-void uring_op_unlink(struct uop *op)
-{
-    struct ub *b = op->b;
-    if (op->prev) op->prev->next = op->next;
-    else b->ops = op->next;
-    if (op->next) op->next->prev = op->prev;
-    b->nops--;
-}
-
 void uring_free(struct ub *b)
 {
     if (b->loop || b->nops) return;
@@ -134,7 +115,8 @@ static void ub_destroy(petal_loop_t *loop)
         uring_sock_free_all(b);
         while (b->ops) {
             struct uop *op = b->ops;
-            uring_op_unlink(op);
+            b->ops = op->next;
+            b->nops--;
             free(op);
         }
         uring_free(b);
@@ -157,9 +139,9 @@ void petal_uring_dispatch(petal_loop_t *loop, const struct io_uring_cqe *cqe)
     if (!petal_uring_owns(cqe)) return;
     const void *p = (const void *)(uintptr_t)(cqe->user_data & ~(uint64_t)UOP_TAG);
     if (p == &uring_cancel_marker) return;
-    struct uop *op = (struct uop *)p;
-    if (op->type == UOP_SOCK) uring_sock_done(op, cqe->res);
-    else uring_poll_done(op, cqe->res);
+    struct uhead *h = (struct uhead *)p;
+    if (h->type == UOP_SOCK) uring_sock_done(h, cqe->res);
+    else uring_poll_done((struct uop *)h, cqe->res);
 }
 
 #define REAP_BATCH 32

@@ -25,21 +25,26 @@
 
 #include "uring_internal.h"
 
+/* The fields a completion reads are the first 64 bytes (the request is
+ * allocated 64-byte aligned); a small buffer starts on its own line. */
 struct sop {
-    struct uop h;
+    struct uhead h;
     petal_sock_op_t *op;           /* NULL once the core is done with it */
     char *buf;                     /* recv target / send bytes */
-    size_t len, done;
+    size_t len;
     struct sop *next;              /* in its fd's queue */
-    petal_op_kind kind;
+    uint8_t kind;                  /* petal_op_kind */
+    bool issued;                   /* in the kernel */
     int fd;
+    size_t done;                   /* send: bytes sent so far */
     socklen_t addrlen;
-    bool issued;
     union {
-        char small[128];               /* recv / send buffer for small ones */
+        _Alignas(64) char small[128];  /* recv / send buffer for small ones */
         struct sockaddr_storage addr;  /* connect (which has no buffer) */
     } u;
 };
+
+_Static_assert(offsetof(struct sop, done) == 64, "a completion's fields fit one cache line");
 
 #define SPARE_MAX 1024
 
@@ -90,16 +95,16 @@ static void buf_free(struct sop *s)
     s->buf = NULL;
 }
 
-static void uring_sock_free(struct uop *op)
+static void uring_sock_free(struct uhead *h)
 {
-    struct sop *s = (struct sop *)op;
+    struct sop *s = (struct sop *)h;
     buf_free(s);
     free(s);
 }
 
 static const struct sop *sop_of(const struct io_uring_cqe *cqe)
 {
-    const struct uop *h = (const struct uop *)(uintptr_t)(cqe->user_data & ~(uint64_t)UOP_TAG);
+    const struct uhead *h = (const struct uhead *)(uintptr_t)(cqe->user_data & ~(uint64_t)UOP_TAG);
     return (const void *)h == &uring_cancel_marker || h->type != UOP_SOCK ? NULL : (const struct sop *)h;
 }
 
@@ -166,13 +171,11 @@ static struct sop *sop_new(struct ub *b)
     if (s) {
         b->sock_spare = s->h.next;
         b->nsock_spare--;
-    } else if (!(s = aligned_alloc(64, (sizeof *s + 63) & ~(size_t)63))) {    /* hot fields: one line */
+    } else if (!(s = aligned_alloc(_Alignof(struct sop), sizeof *s))) {
         return NULL;
     }
     s->h.type = UOP_SOCK;
-    s->h.f = NULL;
     s->buf = NULL;
-    s->done = 0;
     s->next = NULL;
     s->issued = false;
     return s;
@@ -227,8 +230,9 @@ int uring_sock_submit(petal_loop_t *loop, petal_sock_op_t *op)
     struct sop *s = sop_new(b);
     if (!s) return PETAL_ENOMEM;
     s->op = op;
-    s->kind = op->kind;
+    s->kind = (uint8_t)op->kind;
     s->fd = op->fd;
+    if (op->kind == PETAL_OP_SEND) s->done = 0;
     s->len = op->len;
     if (op->kind == PETAL_OP_RECV || op->kind == PETAL_OP_SEND) {
         s->buf = op->len <= sizeof s->u.small ? s->u.small : malloc(op->len);
@@ -280,7 +284,7 @@ void uring_sock_cancel(petal_loop_t *loop, petal_sock_op_t *op)
     uring_submit(b);
 }
 
-void uring_sock_done(struct uop *h, int res)
+void uring_sock_done(struct uhead *h, int res)
 {
     struct sop *s = (struct sop *)h;
     struct ub *b = h->b;

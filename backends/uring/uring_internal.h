@@ -21,15 +21,24 @@ struct ufd;
 enum { UOP_POLL, UOP_SOCK };
 
 /* One request of petal's in the kernel. It lives until its terminal CQE,
- * whatever happened to its fd meanwhile (liburing#733). For a poll, f == NULL
- * means nobody wants the result any more (interest changed, fd forgotten,
- * loop closed); a socket operation (struct sop, sock.c) starts with this. */
-struct uop {
+ * whatever happened to its fd meanwhile (liburing#733). Every request starts
+ * with this header: a poll (struct uop) or a socket operation (struct sop,
+ * sock.c, kept to one cache line for its hot fields). */
+struct uhead {
     int type;                  /* UOP_POLL, UOP_SOCK */
     struct ub *b;
-    struct ufd *f;
-    struct uop *prev, *next;   /* b->ops: polls still in the kernel (sock.c: spare list) */
+    struct uhead *next;        /* the free list of finished requests */
 };
+
+/* A poll. f == NULL means nobody wants the result any more (interest
+ * changed, fd forgotten, loop closed). */
+struct uop {
+    struct uhead h;
+    struct ufd *f;
+    struct uop *prev, *next;   /* b->ops: polls still in the kernel */
+};
+
+struct sop;
 
 /* Per-fd state (the core's fd_state slot). */
 struct ufd {
@@ -52,9 +61,9 @@ struct ub {
     struct ufd *dirty;         /* fds whose poll must be (re)armed or changed */
     struct uop *ops;           /* polls in the kernel (socket requests are in sq) */
     unsigned nops;             /* every request in the kernel */
-    struct uop *spare;         /* finished polls kept for reuse (poll.c) */
+    struct uhead *spare;       /* finished polls kept for reuse (poll.c) */
     unsigned nspare;
-    struct uop *sock_spare;    /* finished socket requests (sock.c) */
+    struct uhead *sock_spare;  /* finished socket requests (sock.c) */
     unsigned nsock_spare;
     unsigned user_fds;         /* fds with a user watch */
     unsigned socks;            /* socket operations the core waits for */
@@ -77,9 +86,7 @@ static inline struct io_uring_sqe *uring_sqe(struct ub *b)
 /* Submits queued SQEs now (enabling our own ring first if needed). */
 int uring_submit(struct ub *b);
 
-/* b->ops bookkeeping; uring_free releases b once nothing is in flight. */
-void uring_op_link(struct ub *b, struct uop *op);
-void uring_op_unlink(struct uop *op);
+/* Releases b once the loop is closed and nothing is in flight (b->nops). */
 void uring_free(struct ub *b);
 
 /* poll.c */
@@ -95,7 +102,7 @@ void uring_poll_spares_free(struct ub *b);
 /* sock.c */
 int uring_sock_submit(petal_loop_t *loop, petal_sock_op_t *op);
 void uring_sock_cancel(petal_loop_t *loop, petal_sock_op_t *op);
-void uring_sock_done(struct uop *op, int res);
+void uring_sock_done(struct uhead *h, int res);
 /* Prefetches what handing out these k CQEs of petal's will touch, in
  * stages: the requests; the core's ops and the requests' buffers; the ops'
  * futures and the users' receive buffers. */
