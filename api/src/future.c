@@ -57,21 +57,15 @@ void future_on_cancel(petal_future_t *f, void (*fn)(petal_future_t *f, void *arg
 
 static petal_future_t *spare_take(petal_loop_t *loop)
 {
-    petal_future_t *f = loop->futs_spare;
-    if (!f) return aligned_alloc(_Alignof(petal_future_t), sizeof *f);
-    loop->futs_spare = (petal_future_t *)f->value;
-    loop->n_futs_spare--;
-    return f;
+    petal_future_t *f = spare_pop(&loop->futs_spare);
+    return f ? f : aligned_alloc(_Alignof(petal_future_t), sizeof *f);
 }
 
 /* Keeps f (refs 0) for reuse if its loop is open and another reference
  * holds the loop's memory; else frees it. */
 static void spare_put(petal_loop_t *loop, petal_future_t *f)
 {
-    if (SPARE_ON && !loop->closed && loop->refs > 1 && loop->n_futs_spare < SPARE_MAX) {
-        f->value = loop->futs_spare;
-        loop->futs_spare = f;
-        loop->n_futs_spare++;
+    if (SPARE_ON && !loop->closed && loop->refs > 1 && spare_push(&loop->futs_spare, f, SPARE_MAX)) {
         loop->refs--;
         return;
     }
@@ -81,12 +75,7 @@ static void spare_put(petal_loop_t *loop, petal_future_t *f)
 
 void futures_spare_free(petal_loop_t *loop)
 {
-    while (loop->futs_spare) {
-        petal_future_t *f = loop->futs_spare;
-        loop->futs_spare = (petal_future_t *)f->value;
-        free(f);
-    }
-    loop->n_futs_spare = 0;
+    spare_free_all(&loop->futs_spare);
 }
 
 int petal_future_new(petal_loop_t *loop, petal_future_t **out)

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/types.h>
 
 #include "petal/backend.h"
@@ -77,6 +78,38 @@ struct unverified_ref {
     uint32_t seq;
 };
 
+/* A free list of dead objects kept for reuse; an object's first word is
+ * the link while it is on the list. */
+struct spare {
+    void *head;
+    unsigned n;
+};
+
+static inline void *spare_pop(struct spare *l)
+{
+    void *p = l->head;
+    if (p) {
+        l->head = *(void **)p;
+        l->n--;
+    }
+    return p;
+}
+
+/* false: the list holds `max` already (the caller frees p). */
+static inline bool spare_push(struct spare *l, void *p, unsigned max)
+{
+    if (l->n >= max) return false;
+    *(void **)p = l->head;
+    l->head = p;
+    l->n++;
+    return true;
+}
+
+static inline void spare_free_all(struct spare *l)
+{
+    for (void *p; (p = spare_pop(l));) free(p);
+}
+
 struct ts_call {
     petal_cb cb;
     void *arg;
@@ -104,10 +137,8 @@ struct petal_loop {
     uint64_t timer_seq;
 
     petal_sock_op_t *done_head, *done_tail;  /* finished socket operations to deliver */
-    petal_sock_op_t *ops_spare;    /* freed operations for reuse (sock.c) */
-    petal_future_t *futs_spare;    /* released futures for reuse (future.c) */
-    unsigned n_futs_spare;
-    unsigned n_ops_spare;
+    struct spare ops_spare;        /* freed operations for reuse (sock.c) */
+    struct spare futs_spare;       /* released futures for reuse (future.c) */
 
     struct fd_entry *fds;
     int fds_cap;

@@ -74,17 +74,16 @@ static void unlink_op(struct fd_entry *e, petal_sock_op_t *op)
  * copy, which lives in the op's unused address field). */
 static petal_sock_op_t *op_new(petal_loop_t *loop)
 {
-    petal_sock_op_t *op = loop->ops_spare;
+    petal_sock_op_t *op = spare_pop(&loop->ops_spare);
     if (!op) {
         /* Cache-line aligned: the fields every operation uses are one line. */
         size_t size = (sizeof *op + 63) & ~(size_t)63;
         if ((op = aligned_alloc(64, size))) memset(op, 0, sizeof *op);
         return op;
     }
-    loop->ops_spare = op->next;
-    loop->n_ops_spare--;
     /* Not a memset of the whole op: its address field (128 bytes) is only
-     * read after connect or a small send wrote it. */
+     * read after connect or a small send wrote it; kind and fd (the list's
+     * link) are set by the caller. */
     op->buf = NULL;
     op->len = 0;
     op->fut = NULL;
@@ -99,23 +98,12 @@ static petal_sock_op_t *op_new(petal_loop_t *loop)
 static void op_free(petal_loop_t *loop, petal_sock_op_t *op)
 {
     if (op->kind == PETAL_OP_SEND && op->buf != (void *)&op->addr) free(op->buf);
-    if (loop->n_ops_spare >= OPS_SPARE_MAX) {
-        free(op);
-        return;
-    }
-    op->next = loop->ops_spare;
-    loop->ops_spare = op;
-    loop->n_ops_spare++;
+    if (!spare_push(&loop->ops_spare, op, OPS_SPARE_MAX)) free(op);
 }
 
 void sock_ops_free(petal_loop_t *loop)
 {
-    while (loop->ops_spare) {
-        petal_sock_op_t *op = loop->ops_spare;
-        loop->ops_spare = op->next;
-        free(op);
-    }
-    loop->n_ops_spare = 0;
+    spare_free_all(&loop->ops_spare);
 }
 
 /* Finishes op's future with result and frees op (already unlinked). The op
