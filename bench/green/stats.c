@@ -93,57 +93,59 @@ static void header(const struct table *t, FILE *f)
     fprintf(f, "\n");
 }
 
+/* One table: a header, then a row per (prog, n) with one cell per column. */
+static void section(const struct table *t, FILE *f, const char *title, void (*cell)(FILE *f, struct cell *x))
+{
+    fprintf(f, "%s", title);
+    header(t, f);
+    for (int p = 0; p < t->nprogs; p++)
+        for (int i = 0; i < t->nns; i++) {
+            fprintf(f, "| %d | %ld |", t->progs[p], t->ns[i]);
+            for (int c = 0; c < t->ncols; c++) cell(f, at(t, p, i, c));
+            fprintf(f, "\n");
+        }
+}
+
+static void wall_rss_cell(FILE *f, struct cell *x)
+{
+    if (x->count == 0) {
+        fprintf(f, " %s |", x->failed ? "FAILED" : "-");
+        return;
+    }
+    char rss[32];
+    fmt_rss(rss, sizeof rss, median(x->rss, x->count, NULL));
+    double w = median(x->wall, x->count, NULL);
+    fprintf(f, w < 10 ? " %.3f s / %s%s |" : " %.1f s / %s%s |", w, rss, x->failed ? " (+FAILED)" : "");
+}
+
+static void cpu_cell(FILE *f, struct cell *x)
+{
+    if (x->count == 0) fprintf(f, " - |");
+    else fprintf(f, " %.3f s |", median(x->cpu, x->count, NULL));
+}
+
+static void spread_cell(FILE *f, struct cell *x)
+{
+    if (x->count == 0) {
+        fprintf(f, " - |");
+        return;
+    }
+    double sw, sr;
+    median(x->wall, x->count, &sw);
+    median(x->rss, x->count, &sr);
+    fprintf(f, " %.0f%% / %.0f%% (%d) |", sw * 100, sr * 100, x->count);
+}
+
 void table_print(const struct table *t, FILE *f)
 {
-    fprintf(f, "\nMedians: wall time (as the program measured it) / peak RSS (wait4 ru_maxrss).\n\n");
-    header(t, f);
-    for (int p = 0; p < t->nprogs; p++)
-        for (int i = 0; i < t->nns; i++) {
-            fprintf(f, "| %d | %ld |", t->progs[p], t->ns[i]);
-            for (int c = 0; c < t->ncols; c++) {
-                struct cell *x = at(t, p, i, c);
-                if (x->count == 0) {
-                    fprintf(f, " %s |", x->failed ? "FAILED" : "-");
-                    continue;
-                }
-                char rss[32];
-                fmt_rss(rss, sizeof rss, median(x->rss, x->count, NULL));
-                double w = median(x->wall, x->count, NULL);
-                fprintf(f, w < 10 ? " %.3f s / %s%s |" : " %.1f s / %s%s |", w, rss, x->failed ? " (+FAILED)" : "");
-            }
-            fprintf(f, "\n");
-        }
-    fprintf(f, "\nMedians of CPU time (user + system, wait4) of the whole process: what the\n"
-               "machine's load does not stretch (Prog 1's 0.2 s sleep is not in it).\n\n");
-    header(t, f);
-    for (int p = 0; p < t->nprogs; p++)
-        for (int i = 0; i < t->nns; i++) {
-            fprintf(f, "| %d | %ld |", t->progs[p], t->ns[i]);
-            for (int c = 0; c < t->ncols; c++) {
-                struct cell *x = at(t, p, i, c);
-                if (x->count == 0) fprintf(f, " - |");
-                else fprintf(f, " %.3f s |", median(x->cpu, x->count, NULL));
-            }
-            fprintf(f, "\n");
-        }
-    fprintf(f, "\nSpread (max - min) / median of wall time and of RSS, and the number of runs.\n\n");
-    header(t, f);
-    for (int p = 0; p < t->nprogs; p++)
-        for (int i = 0; i < t->nns; i++) {
-            fprintf(f, "| %d | %ld |", t->progs[p], t->ns[i]);
-            for (int c = 0; c < t->ncols; c++) {
-                struct cell *x = at(t, p, i, c);
-                if (x->count == 0) {
-                    fprintf(f, " - |");
-                    continue;
-                }
-                double sw, sr;
-                median(x->wall, x->count, &sw);
-                median(x->rss, x->count, &sr);
-                fprintf(f, " %.0f%% / %.0f%% (%d) |", sw * 100, sr * 100, x->count);
-            }
-            fprintf(f, "\n");
-        }
+    section(t, f, "\nMedians: wall time (as the program measured it) / peak RSS (wait4 ru_maxrss).\n\n",
+            wall_rss_cell);
+    section(t, f,
+            "\nMedians of CPU time (user + system, wait4) of the whole process: what the\n"
+            "machine's load does not stretch (Prog 1's 0.2 s sleep is not in it).\n\n",
+            cpu_cell);
+    section(t, f, "\nSpread (max - min) / median of wall time and of RSS, and the number of runs.\n\n",
+            spread_cell);
 }
 
 static int find(const struct table *t, int prog, long n, int *p, int *i)
