@@ -27,6 +27,7 @@ struct petal_future {
     uint32_t ncbs;             /* callbacks: first, then more[0 .. ncbs - 2] */
     uint8_t state;             /* enum fut_state */
     bool heap;                 /* `more` is allocated */
+    bool queued;               /* done: its ncbs callbacks wait in the ready queue */
     struct done_cb *more;
     uint32_t more_cap;
 };
@@ -92,6 +93,7 @@ int petal_future_new(petal_loop_t *loop, petal_future_t **out)
     f->refs = 1;
     f->state = FUT_PENDING;
     f->heap = false;
+    f->queued = false;
     f->err = 0;
     f->value = NULL;
     f->dtor = NULL;
@@ -130,7 +132,8 @@ static int schedule_cb(petal_future_t *f, petal_future_cb cb, void *arg)
 }
 
 /* Moves the future to its final state and schedules its callbacks in
- * registration order. */
+ * registration order: one ready-queue entry for all of them (the future
+ * itself, see ready_run), as they would be queued one after the other. */
 static int finish(petal_future_t *f, enum fut_state state, int err, void *value, petal_dtor dtor)
 {
     if (!f) return PETAL_EINVAL;
@@ -145,13 +148,34 @@ static int finish(petal_future_t *f, enum fut_state state, int err, void *value,
     f->value = value;
     f->dtor = dtor;
     if (hook && state == FUT_CANCELLED) hook(f, hook_arg);
-    for (uint32_t i = 0; i < f->ncbs; i++) {
-        struct done_cb *c = cb_at(f, i);
-        if (schedule_cb(f, c->cb, c->arg) != 0)
-            petal_core_report(f->loop, PETAL_ENOMEM, -1, "future done-callback dropped: out of memory");
+    if (!f->ncbs) return 0;
+    if (ready_push(f->loop, future_entry(f)) != 0) {
+        f->ncbs = 0;
+        petal_core_report(f->loop, PETAL_ENOMEM, -1, "future done-callbacks dropped: out of memory");
+        return 0;
     }
-    f->ncbs = 0;
+    f->queued = true;
+    f->refs++;    /* held by the queue entry */
     return 0;
+}
+
+void future_run_callbacks(petal_future_t *f)
+{
+    uint32_t n = f->ncbs;
+    f->ncbs = 0;
+    f->queued = false;
+    for (uint32_t i = 0; i < n && !f->loop->closed; i++) {
+        struct done_cb c = *cb_at(f, i);
+        c.cb(f, c.arg);
+    }
+    petal_future_release(f);
+}
+
+void future_drop_callbacks(petal_future_t *f)
+{
+    f->ncbs = 0;
+    f->queued = false;
+    petal_future_release(f);
 }
 
 int petal_future_set_result(petal_future_t *f, void *value, petal_dtor dtor)
@@ -215,6 +239,7 @@ int petal_future_add_done_callback(petal_future_t *f, petal_future_cb cb, void *
 int petal_future_remove_done_callback(petal_future_t *f, petal_future_cb cb, void *arg)
 {
     if (!f || !cb) return PETAL_EINVAL;
+    if (f->state != FUT_PENDING) return PETAL_ENOENT;    /* already scheduled: asyncio's too */
     uint32_t kept = 0;
     for (uint32_t i = 0; i < f->ncbs; i++) {
         struct done_cb c = *cb_at(f, i);

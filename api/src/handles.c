@@ -126,6 +126,10 @@ void ready_run(petal_loop_t *loop)
         petal_handle_t h = loop->ready[loop->ready_head];
         loop->ready_head = (loop->ready_head + 1) & (loop->ready_cap - 1);
         loop->ready_len--;
+        if (h < 0) {    /* a future's done-callbacks */
+            future_run_callbacks((petal_future_t *)(intptr_t)-h);
+            continue;
+        }
         struct slot *s = slot_lookup(loop, h);
         if (!s) continue;    /* cancelled after it was queued */
         struct slot c = *s;
@@ -159,6 +163,10 @@ void ready_run(petal_loop_t *loop)
 void handles_destroy(petal_loop_t *loop)
 {
     /* Pending done-callbacks hold a future reference each: give it back. */
+    for (uint32_t k = 0; k < loop->ready_len; k++) {
+        petal_handle_t h = loop->ready[(loop->ready_head + k) & (loop->ready_cap - 1)];
+        if (h < 0) future_drop_callbacks((petal_future_t *)(intptr_t)-h);
+    }
     for (uint32_t i = 0; i < loop->nslots; i++) {
         struct slot *s = &loop->slots[i];
         if (s->kind == SLOT_FUTURE) {

@@ -213,6 +213,13 @@ static inline struct slot *slot_lookup(petal_loop_t *loop, petal_handle_t h)
     return s;
 }
 
+/* A ready-queue entry may also name a future whose done-callbacks are due
+ * (future.c): its address, negated, as handles are positive. */
+static inline petal_handle_t future_entry(petal_future_t *f)
+{
+    return -(petal_handle_t)(intptr_t)f;
+}
+
 /* Appends h to the ready queue (inline: the hot path of call_soon, of every
  * readiness and of every expired timer). */
 static inline int ready_push(petal_loop_t *loop, petal_handle_t h)
@@ -279,6 +286,10 @@ void signals_release_all(petal_loop_t *loop);
 /* future.c */
 void future_loop_release(petal_loop_t *loop);
 void futures_spare_free(petal_loop_t *loop);
+/* Runs the done-callbacks queued by future_entry(f), then drops the
+ * entry's reference; drop: the same without running them (loop closed). */
+void future_run_callbacks(petal_future_t *f);
+void future_drop_callbacks(petal_future_t *f);
 /* Called once, synchronously, if the future gets cancelled by its user. */
 void future_on_cancel(petal_future_t *f, void (*fn)(petal_future_t *f, void *arg), void *arg);
 
