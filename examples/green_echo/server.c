@@ -192,9 +192,14 @@ int green_echo_server_stop(green_echo_server *s)
     int rc = petal_green_kill(s->acceptor);
     petal_green_release(s->acceptor);
     while (s->live.next != &s->live) {
-        int k = petal_green_kill(s->live.next->g);  /* its cleanup moves it to done */
+        struct conn *c = s->live.next;
+        int k = petal_green_kill(c->g);  /* its cleanup moves it to done */
         if (k < 0 && rc == 0) rc = k;
         if (k < 0) break;
+        /* Spawned but never started (spawn runs it on a later iteration), or
+         * it could not get a stack: it never ran, so its cleanup hook was
+         * never pushed. Close its socket here. */
+        if (s->live.next == c) conn_cleanup(c);
     }
     reap(s);
     close_fd(s->loop, s->lfd);

@@ -6,7 +6,9 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +20,11 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#else
+#include <execinfo.h>
+#endif
 
 #include "examples/green_echo/echo.h"
 #include "petal/green.h"
@@ -41,8 +48,31 @@ static int count_fds(void)
     return n - 1;  /* the directory's own fd */
 }
 
+/* A hang explains itself: each case arms a watchdog (SIGALRM), and Bazel's
+ * timeout sends SIGTERM; either prints main's stack and the hub's greenlets,
+ * then ends the process with that signal. A raw handler, not
+ * petal_green_dump_on_signal: a spin outside the loop (the hang this found)
+ * never runs the loop's signal handlers. Best effort: the process is dying. */
+#define WATCHDOG_S 240
+
+static void on_hang(int sig)
+{
+    static const char msg[] = "\necho_test: hang (watchdog or SIGTERM); main's stack, then the hub:\n";
+    if (write(2, msg, sizeof msg - 1) < 0) _exit(2);
+#if defined(__SANITIZE_ADDRESS__)
+    __sanitizer_print_stack_trace();
+#else
+    void *frames[64];
+    backtrace_symbols_fd(frames, backtrace(frames, 64), 2);
+#endif
+    petal_green_dump(stderr);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 static int setup_mode(void **state, int stack_mode)
 {
+    alarm(WATCHDOG_S);
     struct env *e = calloc(1, sizeof *e);
     if (!e) return -1;
     e->fds_before = count_fds();
@@ -64,6 +94,7 @@ static int teardown(void **state)
     /* Every socket of the server and the clients was closed. */
     assert_int_equal(count_fds(), e->fds_before);
     free(e);
+    alarm(0);
     return 0;
 }
 
@@ -268,6 +299,52 @@ static void test_stop_with_open_connections(void **state)
     }
 }
 
+/* Stopping right after an accept, before the connection's greenlet first
+ * ran: spawn starts it on a later iteration, and a greenlet killed before it
+ * starts never runs, so its cleanup hook was never pushed. The server must
+ * still close that socket and forget the connection (it once spun forever in
+ * green_echo_server_stop, killing an already dead greenlet). main yields with
+ * sleep(0), so it is always on the hub's ready list ahead of the connection
+ * the acceptor spawns: it sees the accept while that greenlet is pending. */
+static void never_called(petal_loop_t *loop, int fd, int status, void *arg)
+{
+    (void)loop;
+    (void)fd;
+    (void)status;
+    (void)arg;
+    fail_msg("an empty pipe was readable");
+}
+
+static void test_stop_before_connection_starts(void **state)
+{
+    struct env *e = *state;
+    green_echo_server *srv;
+    assert_int_equal(green_echo_server_start(e->hub, 0, NULL, &srv), 0);
+    struct waiter w = { .addr = green_echo_server_addr(srv), .got = 99 };
+    petal_green_t *g;
+    assert_int_equal(petal_green_spawn(e->hub, idle_client, &w, NULL, &g), 0);
+    /* A watched fd that never fires: every iteration then polls I/O even
+     * though main keeps the ready list busy (an io_uring loop with nothing
+     * watched skipped the poll while callbacks were ready). */
+    int p[2];
+    assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+    assert_int_equal(petal_add_reader(e->loop, p[0], never_called, NULL), 0);
+    for (int spins = 0; green_echo_server_accepted(srv) < 1 && spins < 100000; spins++)
+        assert_int_equal(petal_green_sleep(0), 0);
+    assert_int_equal(petal_remove_reader(e->loop, p[0]), 0);
+    close(p[0]);
+    close(p[1]);
+    assert_int_equal(green_echo_server_accepted(srv), 1);
+    assert_int_equal(green_echo_server_open(srv), 1);
+    alarm(30); /* a hang here fails now, with a stack */
+    assert_int_equal(green_echo_server_stop(srv), 0);
+    alarm(WATCHDOG_S);
+    /* The connection's socket was closed: the client sees the end of stream. */
+    assert_int_equal(petal_green_join(g, 30), 0);
+    assert_int_equal(w.got, 0);
+    petal_green_release(g);
+}
+
 static void test_refused_and_bad_arguments(void **state)
 {
     struct env *e = *state;
@@ -293,6 +370,8 @@ int main(void)
 {
     /* libuv opens a process-wide signal pipe with its first loop and keeps
      * it: let that happen before the tests count fds. */
+    signal(SIGALRM, on_hang);
+    signal(SIGTERM, on_hang);
     petal_loop_t *warm;
     if (petal_loop_new(&warm) < 0 || petal_loop_free(warm) < 0) return 1;
     const struct CMUnitTest tests[] = {
@@ -301,6 +380,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shared_stack_clients, setup_shared, teardown),
         cmocka_unit_test_setup_teardown(test_corrupted_byte_is_caught, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_with_open_connections, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_before_connection_starts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_and_bad_arguments, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
