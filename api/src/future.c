@@ -3,46 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "loop_internal.h"
-
-enum fut_state { FUT_PENDING, FUT_DONE, FUT_CANCELLED };
-
-struct done_cb {
-    petal_future_cb cb;
-    void *arg;
-};
-
-/* Everything an operation touches is in the first 64 bytes, and futures
- * are 64-byte aligned: one cache line per future and phase (a server has
- * hundreds in flight, each touched when made, completed and consumed).
- * The second line holds the callbacks after the first, rarely used. */
-struct petal_future {
-    _Alignas(64) petal_loop_t *loop;
-    void *value;               /* pending: the on_cancel hook's argument */
-    petal_dtor dtor;
-    struct done_cb first;      /* most futures get one callback: no allocation */
-    void (*on_cancel)(petal_future_t *f, void *arg);
-    unsigned refs;
-    int err;                   /* when done: 0 = result, else the error */
-    uint32_t ncbs;             /* callbacks: first, then more[0 .. ncbs - 2] */
-    uint8_t state;             /* enum fut_state */
-    bool heap;                 /* `more` is allocated */
-    bool queued;               /* done: its ncbs callbacks wait in the ready queue */
-    struct done_cb *more;
-    uint32_t more_cap;
-};
-
-_Static_assert(offsetof(struct petal_future, more) == 64, "the hot fields fit one cache line");
+#include "future_internal.h"
 
 static struct done_cb *cb_at(petal_future_t *f, uint32_t i)
 {
     return i == 0 ? &f->first : &f->more[i - 1];
-}
-
-void future_on_cancel(petal_future_t *f, void (*fn)(petal_future_t *f, void *arg), void *arg)
-{
-    f->on_cancel = fn;
-    f->value = arg;
 }
 
 /* Released futures are kept for reuse by their loop, up to SPARE_MAX: a
@@ -56,10 +21,9 @@ void future_on_cancel(petal_future_t *f, void (*fn)(petal_future_t *f, void *arg
 #define SPARE_ON 1
 #endif
 
-static petal_future_t *spare_take(petal_loop_t *loop)
+petal_future_t *future_alloc_slow(void)
 {
-    petal_future_t *f = spare_pop(&loop->futs_spare);
-    return f ? f : aligned_alloc(_Alignof(petal_future_t), sizeof *f);
+    return aligned_alloc(_Alignof(petal_future_t), sizeof(petal_future_t));
 }
 
 /* Keeps f (refs 0) for reuse if its loop is open and another reference
@@ -85,23 +49,7 @@ int petal_future_new(petal_loop_t *loop, petal_future_t **out)
     *out = NULL;
     int rc = loop_check(loop);
     if (rc) return rc;
-    petal_future_t *f = spare_take(loop);
-    if (!f) return PETAL_ENOMEM;
-    /* Field by field (a reused future is not zeroed): `first` is written
-     * before it is read. */
-    f->loop = loop;
-    f->refs = 1;
-    f->state = FUT_PENDING;
-    f->heap = false;
-    f->queued = false;
-    f->err = 0;
-    f->value = NULL;
-    f->dtor = NULL;
-    f->ncbs = 0;
-    f->on_cancel = NULL;
-    loop->refs++;    /* the loop's memory outlives its futures */
-    *out = f;
-    return 0;
+    return (*out = future_alloc(loop, 1)) ? 0 : PETAL_ENOMEM;
 }
 
 petal_future_t *petal_future_retain(petal_future_t *f)
@@ -112,7 +60,11 @@ petal_future_t *petal_future_retain(petal_future_t *f)
 
 void petal_future_release(petal_future_t *f)
 {
-    if (!f || --f->refs) return;
+    if (f) future_unref(f);
+}
+
+void future_free(petal_future_t *f)
+{
     if (f->dtor) f->dtor(f->value);
     if (f->heap) free(f->more);
     spare_put(f->loop, f);
@@ -148,15 +100,19 @@ static int finish(petal_future_t *f, enum fut_state state, int err, void *value,
     f->value = value;
     f->dtor = dtor;
     if (hook && state == FUT_CANCELLED) hook(f, hook_arg);
-    if (!f->ncbs) return 0;
+    if (f->ncbs) future_queue_callbacks(f);
+    return 0;
+}
+
+void future_queue_callbacks(petal_future_t *f)
+{
     if (ready_push(f->loop, future_entry(f)) != 0) {
         f->ncbs = 0;
         petal_core_report(f->loop, PETAL_ENOMEM, -1, "future done-callbacks dropped: out of memory");
-        return 0;
+        return;
     }
     f->queued = true;
     f->refs++;    /* held by the queue entry */
-    return 0;
 }
 
 void future_run_callbacks(petal_future_t *f)

@@ -290,8 +290,6 @@ void futures_spare_free(petal_loop_t *loop);
  * entry's reference; drop: the same without running them (loop closed). */
 void future_run_callbacks(petal_future_t *f);
 void future_drop_callbacks(petal_future_t *f);
-/* Called once, synchronously, if the future gets cancelled by its user. */
-void future_on_cancel(petal_future_t *f, void (*fn)(petal_future_t *f, void *arg), void *arg);
 
 /* locals.c */
 void locals_destroy(petal_loop_t *loop);

@@ -45,7 +45,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "loop_internal.h"
+#include "future_internal.h"
 #include "petal/sock.h"
 
 static petal_sock_op_t **queue_of(struct fd_entry *e, const petal_sock_op_t *op)
@@ -108,14 +108,17 @@ void sock_ops_free(petal_loop_t *loop)
 
 /* Finishes op's future with result and frees op (already unlinked). The op
  * goes first: the future's last reference may hold the loop's memory. */
-static void finish(petal_sock_op_t *op, ssize_t result)
+static void finish(petal_loop_t *loop, petal_sock_op_t *op, ssize_t result)
 {
     petal_future_t *f = op->fut;
-    /* Completing f drops its on_cancel hook (on_cancel) without calling it. */
-    if (result < 0) petal_future_set_error(f, (int)result);
-    else petal_future_set_result(f, (void *)(intptr_t)result, NULL);
-    op_free(petal_future_loop(f), op);
-    petal_future_release(f);
+    /* Completing f drops its on_cancel hook (on_cancel) without calling it.
+     * (Not pending: the user completed it, wrongly, and it stays so.) */
+    if (f->state == FUT_PENDING) {
+        if (result < 0) future_complete(f, (int)result, NULL, NULL);
+        else future_complete(f, 0, (void *)(intptr_t)result, NULL);
+    }
+    op_free(loop, op);
+    future_unref(f);
 }
 
 /* Queues op's result for delivery at the start of the next tick. */
@@ -136,7 +139,7 @@ void sock_deliver(petal_loop_t *loop)
     loop->done_head = loop->done_tail = NULL;
     while (op) {
         petal_sock_op_t *next = op->next;
-        finish(op, op->result);
+        finish(loop, op, op->result);
         op = next;
     }
 }
@@ -335,14 +338,14 @@ static void drop_completed(petal_loop_t *loop, petal_sock_op_t *op)
     if (op->kind == PETAL_OP_ACCEPT && op->result >= 0) close((int)op->result);
     petal_future_t *f = op->fut;
     op_free(loop, op);
-    petal_future_release(f);
+    future_unref(f);
 }
 
 static void on_cancel(petal_future_t *f, void *arg)
 {
     (void)f;
     petal_sock_op_t *op = arg;
-    petal_loop_t *loop = petal_future_loop(op->fut);
+    petal_loop_t *loop = op->fut->loop;
     if (op->completed) {
         drop_completed(loop, op);
         return;
@@ -355,7 +358,7 @@ static void on_cancel(petal_future_t *f, void *arg)
     bool write = sends(op);
     int fd = op->fd;
     op_free(loop, op);
-    petal_future_release(fut);
+    future_unref(fut);
     if (loop->backend->sock_submit) return;
     if (!*(write ? &e->wq : &e->rq)) fds_unwatch(loop, fd, write, OWNER_SOCK);
     else if (was_head) petal_core_io(loop, fd, write ? PETAL_WRITABLE : PETAL_READABLE);
@@ -375,7 +378,7 @@ void petal_core_sock_done(petal_loop_t *loop, petal_sock_op_t *op, ssize_t resul
      * callbacks are queued as sock_deliver would queue them at the start of
      * that tick. From inside a tick, or behind earlier completions, the
      * list keeps the order. */
-    if (!loop->ticking && !loop->done_head) finish(op, result);
+    if (!loop->ticking && !loop->done_head) finish(loop, op, result);
     else complete_later(loop, op, result);
 }
 
@@ -389,7 +392,7 @@ void sock_fail_all(petal_loop_t *loop, struct fd_entry *e, int err)
             petal_sock_op_t *op = ops[k];
             ops[k] = op->next;
             if (loop->backend->sock_submit) loop->backend->sock_cancel(loop, op);
-            finish(op, err);
+            finish(loop, op, err);
         }
 }
 
@@ -470,31 +473,35 @@ void sock_verify(petal_loop_t *loop, bool all)
     free(refs);
 }
 
-static int start(petal_loop_t *loop, petal_sock_op_t *op, petal_future_t **out)
+static inline int start(petal_loop_t *loop, petal_sock_op_t *op, petal_future_t **out)
 {
-    int rc = fds_reserve(loop, op->fd);
-    if (rc) return rc;
+    int rc;
+    if (__builtin_expect(op->fd >= loop->fds_cap, 0) && (rc = fds_reserve(loop, op->fd))) return rc;
     struct fd_entry *e = &loop->fds[op->fd];
     bool write = sends(op);
     if (e->internal) return PETAL_EINTERNALFD;
     if ((write ? e->writer : e->reader) && !(write ? e->sock_writer : e->sock_reader)) return PETAL_EBUSY;
-    if ((rc = petal_future_new(loop, &op->fut))) return rc;
+    /* Two references: the operation's and the caller's. */
+    petal_future_t *f = op->fut = future_alloc(loop, 2);
+    if (!f) return PETAL_ENOMEM;
     if (loop->backend->sock_submit) {
         enqueue(queue_of(e, op), op);
         rc = loop->backend->sock_submit(loop, op);
         if (op->kind == PETAL_OP_SEND) op->buf = NULL;    /* the caller's bytes, lent for the call */
         if (rc) {
             unlink_op(e, op);
-            petal_future_release(op->fut);
+            f->refs = 1;
+            future_unref(f);
             return rc;
         }
         e->known_open = true;    /* prepare() checked it, or an earlier call did */
     } else if ((rc = ready_start(loop, e, op, write))) {
-        petal_future_release(op->fut);
+        f->refs = 1;
+        future_unref(f);
         return rc;
     }
-    future_on_cancel(op->fut, on_cancel, op);
-    *out = petal_future_retain(op->fut);
+    future_on_cancel(f, on_cancel, op);
+    *out = f;
     return 0;
 }
 
@@ -524,7 +531,7 @@ static bool fd_known_open(petal_loop_t *loop, int fd, petal_op_kind kind, size_t
 }
 
 /* Validates arguments and allocates the operation. */
-static int prepare(petal_loop_t *loop, int fd, size_t len, petal_future_t **out, petal_op_kind kind,
+static inline int prepare(petal_loop_t *loop, int fd, size_t len, petal_future_t **out, petal_op_kind kind,
                    petal_sock_op_t **opp)
 {
     if (!out) return PETAL_EINVAL;
@@ -545,7 +552,7 @@ static int prepare(petal_loop_t *loop, int fd, size_t len, petal_future_t **out,
     return 0;
 }
 
-static int submit(petal_loop_t *loop, petal_sock_op_t *op, petal_future_t **out)
+static inline int submit(petal_loop_t *loop, petal_sock_op_t *op, petal_future_t **out)
 {
     int rc = start(loop, op, out);
     if (rc) op_free(loop, op);
@@ -616,7 +623,7 @@ int petal_loop_has_native_sock(const petal_loop_t *loop)
 
 ssize_t petal_sock_result(const petal_future_t *fut)
 {
-    void *v;
-    int rc = petal_future_result(fut, &v);
-    return rc ? rc : (ssize_t)(intptr_t)v;
+    if (!fut) return PETAL_EINVAL;
+    if (fut->state == FUT_PENDING) return PETAL_EINVALSTATE;
+    return fut->err ? fut->err : (ssize_t)(intptr_t)fut->value;
 }

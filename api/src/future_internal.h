@@ -1,0 +1,90 @@
+/* Private to api/: the future object and the fast paths the core's socket
+ * operations use (sock.c makes, completes and drops a future per call, so
+ * those steps are inline here rather than calls through the public API). */
+#ifndef PETAL_FUTURE_INTERNAL_H
+#define PETAL_FUTURE_INTERNAL_H
+
+#include <stddef.h>
+
+#include "loop_internal.h"
+
+enum fut_state { FUT_PENDING, FUT_DONE, FUT_CANCELLED };
+
+struct done_cb {
+    petal_future_cb cb;
+    void *arg;
+};
+
+/* Everything an operation touches is in the first 64 bytes, and futures
+ * are 64-byte aligned: one cache line per future and phase (a server has
+ * hundreds in flight, each touched when made, completed and consumed).
+ * The second line holds the callbacks after the first, rarely used. */
+struct petal_future {
+    _Alignas(64) petal_loop_t *loop;
+    void *value;               /* pending: the on_cancel hook's argument */
+    petal_dtor dtor;
+    struct done_cb first;      /* most futures get one callback: no allocation */
+    void (*on_cancel)(petal_future_t *f, void *arg);
+    unsigned refs;
+    int err;                   /* when done: 0 = result, else the error */
+    uint32_t ncbs;             /* callbacks: first, then more[0 .. ncbs - 2] */
+    uint8_t state;             /* enum fut_state */
+    bool heap;                 /* `more` is allocated */
+    bool queued;               /* done: its ncbs callbacks wait in the ready queue */
+    struct done_cb *more;
+    uint32_t more_cap;
+};
+
+_Static_assert(offsetof(struct petal_future, more) == 64, "the hot fields fit one cache line");
+
+/* future.c: the out-of-line halves */
+petal_future_t *future_alloc_slow(void);
+void future_free(petal_future_t *f);    /* the last reference went */
+void future_queue_callbacks(petal_future_t *f);
+
+/* A new pending future with `refs` references on an open loop, or NULL. */
+static inline petal_future_t *future_alloc(petal_loop_t *loop, unsigned refs)
+{
+    petal_future_t *f = spare_pop(&loop->futs_spare);
+    if (__builtin_expect(!f, 0) && !(f = future_alloc_slow())) return NULL;
+    /* Field by field (a reused future is not zeroed): `first` is written
+     * before it is read. */
+    f->loop = loop;
+    f->refs = refs;
+    f->state = FUT_PENDING;
+    f->heap = false;
+    f->queued = false;
+    f->err = 0;
+    f->value = NULL;
+    f->dtor = NULL;
+    f->ncbs = 0;
+    f->on_cancel = NULL;
+    loop->refs++;    /* the loop's memory outlives its futures */
+    return f;
+}
+
+/* Completes a pending f with err (0: value) and queues its callbacks; its
+ * on_cancel hook is dropped without a call. */
+static inline void future_complete(petal_future_t *f, int err, void *value, petal_dtor dtor)
+{
+    f->on_cancel = NULL;
+    f->state = FUT_DONE;
+    f->err = err;
+    f->value = value;
+    f->dtor = dtor;
+    if (f->ncbs) future_queue_callbacks(f);
+}
+
+/* Called once, synchronously, if the future gets cancelled by its user. */
+static inline void future_on_cancel(petal_future_t *f, void (*fn)(petal_future_t *f, void *arg), void *arg)
+{
+    f->on_cancel = fn;
+    f->value = arg;
+}
+
+static inline void future_unref(petal_future_t *f)
+{
+    if (--f->refs == 0) future_free(f);
+}
+
+#endif
