@@ -147,13 +147,9 @@ void uring_sock_spares_free(struct ub *b)
     b->nsock_spare = 0;
 }
 
-/* Requests in the kernel are counted in b->nops but not linked in b->ops
- * (unlinking touched two other requests' memory per operation): every live
- * one is in its fd's queue, where uring_sock_free_all() finds it. */
-static void sop_free(struct sop *s)
+/* Back to the free list (or freed): a request that is not counted. */
+static void sop_release(struct ub *b, struct sop *s)
 {
-    struct ub *b = s->h.b;
-    b->nops--;
     if (b->loop && b->nsock_spare < SPARE_MAX) {
         buf_free(s);
         s->h.next = b->sock_spare;
@@ -162,6 +158,16 @@ static void sop_free(struct sop *s)
         return;
     }
     uring_sock_free(&s->h);
+}
+
+/* Requests in the kernel are counted in b->nops but not linked in b->ops
+ * (unlinking touched two other requests' memory per operation): every live
+ * one is in its fd's queue, where uring_sock_free_all() finds it. */
+static void sop_free(struct sop *s)
+{
+    struct ub *b = s->h.b;
+    b->nops--;
+    sop_release(b, s);
 }
 
 /* A request with every field set but the buffer and address. */
@@ -237,7 +243,7 @@ int uring_sock_submit(petal_loop_t *loop, petal_sock_op_t *op)
     if (op->kind == PETAL_OP_RECV || op->kind == PETAL_OP_SEND) {
         s->buf = op->len <= sizeof s->u.small ? s->u.small : malloc(op->len);
         if (!s->buf) {
-            free(s);
+            sop_release(b, s);    /* not counted yet: back to the free list */
             return PETAL_ENOMEM;
         }
         /* A send's bytes are the caller's, lent for this call only. */
