@@ -174,21 +174,25 @@ int petal_future_add_done_callback(petal_future_t *f, petal_future_cb cb, void *
     int rc = loop_check(f->loop);
     if (rc) return rc;
     if (f->state != FUT_PENDING) return schedule_cb(f, cb, arg);
-    if (f->ncbs > 0) {    /* a second one or more: the array in the second line */
-        if (!f->heap) {
-            f->more = NULL;
-            f->more_cap = 0;
-            f->heap = true;
-        }
-        if (f->ncbs - 1 == f->more_cap) {
-            uint32_t cap = f->more_cap ? f->more_cap * 2 : 2;
-            struct done_cb *c = realloc(f->more, cap * sizeof *c);
-            if (!c) return PETAL_ENOMEM;
-            f->more = c;
-            f->more_cap = cap;
-        }
+    if (f->ncbs == 0) {    /* the usual case */
+        f->first = (struct done_cb){ cb, arg };
+        f->ncbs = 1;
+        return 0;
     }
-    *cb_at(f, f->ncbs++) = (struct done_cb){ cb, arg };
+    /* A second one or more: the array in the second line. */
+    if (!f->heap) {
+        f->more = NULL;
+        f->more_cap = 0;
+        f->heap = true;
+    }
+    if (f->ncbs - 1 == f->more_cap) {
+        uint32_t cap = f->more_cap ? f->more_cap * 2 : 2;
+        struct done_cb *c = realloc(f->more, cap * sizeof *c);
+        if (!c) return PETAL_ENOMEM;
+        f->more = c;
+        f->more_cap = cap;
+    }
+    f->more[f->ncbs++ - 1] = (struct done_cb){ cb, arg };
     return 0;
 }
 

@@ -473,7 +473,8 @@ void sock_verify(petal_loop_t *loop, bool all)
     free(refs);
 }
 
-static inline int start(petal_loop_t *loop, petal_sock_op_t *op, petal_future_t **out)
+__attribute__((always_inline)) static inline int start(petal_loop_t *loop, petal_sock_op_t *op,
+                                                       petal_future_t **out)
 {
     int rc;
     if (__builtin_expect(op->fd >= loop->fds_cap, 0) && (rc = fds_reserve(loop, op->fd))) return rc;
@@ -525,9 +526,9 @@ static inline int start(petal_loop_t *loop, petal_sock_op_t *op, petal_future_t 
 static bool fd_known_open(petal_loop_t *loop, int fd, petal_op_kind kind, size_t len)
 {
     if ((kind != PETAL_OP_RECV && kind != PETAL_OP_SEND) || len == 0) return false;
+    if (!loop->backend->sock_submit) return true;
     struct fd_entry *e = fds_entry(loop, fd);
-    if (e && (e->rq || e->wq || e->known_open)) return true;
-    return !loop->backend->sock_submit;
+    return e && (e->rq || e->wq || e->known_open);
 }
 
 /* Validates arguments and allocates the operation. */
@@ -582,17 +583,37 @@ int petal_sock_send(petal_loop_t *loop, int fd, const void *buf, size_t len, pet
         op->buf = (void *)buf;
         return submit(loop, op, out);
     }
-    /* petal owns a copy: the caller's buffer is free as soon as we return,
-     * and a cancelled send can never read freed memory. */
+    /* petal owns a copy while the send waits: the caller's buffer is free
+     * as soon as we return, and a cancelled send can never read freed
+     * memory. A small send is tried from the caller's bytes first and
+     * copied (into the op) only if it must wait; a large one is copied
+     * before, so that no allocation can fail after it was queued. */
     op->done = 0;
-    op->buf = len <= sizeof op->addr ? (void *)&op->addr : malloc(len);
-    if (!op->buf) {
-        op_free(loop, op);
-        return PETAL_ENOMEM;
+    bool small = len <= sizeof op->addr;
+    if (small) {
+        op->buf = (void *)buf;
+    } else {
+        if (!(op->buf = malloc(len))) {
+            op->buf = NULL;
+            op_free(loop, op);
+            return PETAL_ENOMEM;
+        }
+        memcpy(op->buf, buf, len);
     }
-    if (len) memcpy(op->buf, buf, len);
-    op->len = len;
-    return submit(loop, op, out);
+    if ((rc = start(loop, op, out))) {
+        if (small) op->buf = NULL;
+        op_free(loop, op);
+        return rc;
+    }
+    if (small) {
+        if (op->completed) {
+            op->buf = NULL;    /* done at once: nothing reads it again */
+        } else {
+            memcpy(&op->addr, buf, len);
+            op->buf = &op->addr;
+        }
+    }
+    return 0;
 }
 
 int petal_sock_accept(petal_loop_t *loop, int fd, petal_future_t **out)
