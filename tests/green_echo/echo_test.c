@@ -324,8 +324,9 @@ static void test_stop_before_connection_starts(void **state)
     petal_green_t *g;
     assert_int_equal(petal_green_spawn(e->hub, idle_client, &w, NULL, &g), 0);
     /* A watched fd that never fires: every iteration then polls I/O even
-     * though main keeps the ready list busy (an io_uring loop with nothing
-     * watched skipped the poll while callbacks were ready). */
+     * though main keeps the ready list busy (the core skips the poll when
+     * callbacks are ready and no fd is watched, and an io_uring socket
+     * operation is not a watch). */
     int p[2];
     assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
     assert_int_equal(petal_add_reader(e->loop, p[0], never_called, NULL), 0);
