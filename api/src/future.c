@@ -10,27 +10,21 @@ static struct done_cb *cb_at(petal_future_t *f, uint32_t i)
     return i == 0 ? &f->first : &f->more[i - 1];
 }
 
-/* Released futures are kept for reuse by their loop, up to SPARE_MAX: a
- * server with hundreds of operations in flight would otherwise go past
- * malloc's per-thread cache on every operation. Not under AddressSanitizer,
- * so that a future used after its release is still caught. */
-#define SPARE_MAX 1024
-#if defined(__SANITIZE_ADDRESS__)
-#define SPARE_ON 0
-#else
-#define SPARE_ON 1
-#endif
-
 petal_future_t *future_alloc_slow(void)
 {
     return aligned_alloc(_Alignof(petal_future_t), sizeof(petal_future_t));
 }
 
-/* Keeps f (refs 0) for reuse if its loop is open and another reference
- * holds the loop's memory; else frees it. */
-static void spare_put(petal_loop_t *loop, petal_future_t *f)
+/* The last reference went (future_unref did not keep it): run the
+ * destructor, then keep f for reuse if its loop is open and another
+ * reference holds the loop's memory, else free it. */
+void future_free(petal_future_t *f)
 {
-    if (SPARE_ON && !loop->closed && loop->refs > 1 && spare_push(&loop->futs_spare, f, SPARE_MAX)) {
+    petal_loop_t *loop = f->loop;
+    if (f->dtor) f->dtor(f->value);
+    if (f->heap) free(f->more);
+    if (FUTURES_SPARE_ON && !loop->closed && loop->refs > 1 &&
+        spare_push(&loop->futs_spare, f, FUTURES_SPARE_MAX)) {
         loop->refs--;
         return;
     }
@@ -63,12 +57,6 @@ void petal_future_release(petal_future_t *f)
     if (f) future_unref(f);
 }
 
-void future_free(petal_future_t *f)
-{
-    if (f->dtor) f->dtor(f->value);
-    if (f->heap) free(f->more);
-    spare_put(f->loop, f);
-}
 
 petal_loop_t *petal_future_loop(const petal_future_t *f)
 {
@@ -84,8 +72,7 @@ static int schedule_cb(petal_future_t *f, petal_future_cb cb, void *arg)
 }
 
 /* Moves the future to its final state and schedules its callbacks in
- * registration order: one ready-queue entry for all of them (the future
- * itself, see ready_run), as they would be queued one after the other. */
+ * registration order (future_queue_callbacks). */
 static int finish(petal_future_t *f, enum fut_state state, int err, void *value, petal_dtor dtor)
 {
     if (!f) return PETAL_EINVAL;
@@ -104,28 +91,12 @@ static int finish(petal_future_t *f, enum fut_state state, int err, void *value,
     return 0;
 }
 
-void future_queue_callbacks(petal_future_t *f)
+void future_queue_failed(petal_future_t *f)
 {
-    if (ready_push(f->loop, future_entry(f)) != 0) {
-        f->ncbs = 0;
-        petal_core_report(f->loop, PETAL_ENOMEM, -1, "future done-callbacks dropped: out of memory");
-        return;
-    }
-    f->queued = true;
-    f->refs++;    /* held by the queue entry */
+    f->ncbs = 0;
+    petal_core_report(f->loop, PETAL_ENOMEM, -1, "future done-callbacks dropped: out of memory");
 }
 
-void future_run_callbacks(petal_future_t *f)
-{
-    uint32_t n = f->ncbs;
-    f->ncbs = 0;
-    f->queued = false;
-    for (uint32_t i = 0; i < n && !f->loop->closed; i++) {
-        struct done_cb c = *cb_at(f, i);
-        c.cb(f, c.arg);
-    }
-    petal_future_release(f);
-}
 
 void future_drop_callbacks(petal_future_t *f)
 {

@@ -40,7 +40,18 @@ _Static_assert(offsetof(struct petal_future, more) == 64, "the hot fields fit on
 /* future.c: the out-of-line halves */
 petal_future_t *future_alloc_slow(void);
 void future_free(petal_future_t *f);    /* the last reference went */
-void future_queue_callbacks(petal_future_t *f);
+void future_queue_failed(petal_future_t *f);
+
+/* Released futures are kept for reuse by their loop, up to FUTURES_SPARE_MAX:
+ * a server with hundreds of operations in flight would otherwise go past
+ * malloc's per-thread cache on every operation. Not under AddressSanitizer,
+ * so that a future used after its release is still caught. */
+#define FUTURES_SPARE_MAX 1024
+#if defined(__SANITIZE_ADDRESS__)
+#define FUTURES_SPARE_ON 0
+#else
+#define FUTURES_SPARE_ON 1
+#endif
 
 /* A new pending future with `refs` references on an open loop, or NULL. */
 static inline petal_future_t *future_alloc(petal_loop_t *loop, unsigned refs)
@@ -63,6 +74,18 @@ static inline petal_future_t *future_alloc(petal_loop_t *loop, unsigned refs)
     return f;
 }
 
+/* Queues f's callbacks: one ready-queue entry for all of them (the future
+ * itself, see ready_run), as they would be queued one after the other. */
+static inline void future_queue_callbacks(petal_future_t *f)
+{
+    if (__builtin_expect(ready_push(f->loop, future_entry(f)) != 0, 0)) {
+        future_queue_failed(f);
+        return;
+    }
+    f->queued = true;
+    f->refs++;    /* held by the queue entry */
+}
+
 /* Completes a pending f with err (0: value) and queues its callbacks; its
  * on_cancel hook is dropped without a call. */
 static inline void future_complete(petal_future_t *f, int err, void *value, petal_dtor dtor)
@@ -82,9 +105,37 @@ static inline void future_on_cancel(petal_future_t *f, void (*fn)(petal_future_t
     f->value = arg;
 }
 
+/* Drops a reference; the last one keeps f for reuse when that is cheap
+ * (no destructor, no callback array, the loop open and still referenced
+ * by another future), else frees it. */
 static inline void future_unref(petal_future_t *f)
 {
-    if (--f->refs == 0) future_free(f);
+    if (--f->refs) return;
+    petal_loop_t *loop = f->loop;
+    if (FUTURES_SPARE_ON && !f->dtor && !f->heap && !loop->closed && loop->refs > 1 &&
+        spare_push(&loop->futs_spare, f, FUTURES_SPARE_MAX)) {
+        loop->refs--;
+        return;
+    }
+    future_free(f);
+}
+
+/* Runs the done-callbacks queued by future_queue_callbacks, in order, then
+ * drops the entry's reference. */
+static inline void future_run_callbacks(petal_future_t *f)
+{
+    uint32_t n = f->ncbs;
+    f->ncbs = 0;
+    f->queued = false;
+    if (n == 1) {
+        f->first.cb(f, f->first.arg);
+    } else {
+        for (uint32_t i = 0; i < n && !f->loop->closed; i++) {
+            struct done_cb c = i == 0 ? f->first : f->more[i - 1];
+            c.cb(f, c.arg);
+        }
+    }
+    future_unref(f);
 }
 
 #endif

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "loop_internal.h"
+#include "future_internal.h"
 
 #define NO_SLOT UINT32_MAX
 

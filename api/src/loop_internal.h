@@ -286,9 +286,8 @@ void signals_release_all(petal_loop_t *loop);
 /* future.c */
 void future_loop_release(petal_loop_t *loop);
 void futures_spare_free(petal_loop_t *loop);
-/* Runs the done-callbacks queued by future_entry(f), then drops the
- * entry's reference; drop: the same without running them (loop closed). */
-void future_run_callbacks(petal_future_t *f);
+/* Drops the entry future_entry(f) without running its callbacks (the loop
+ * closed); running them is future_run_callbacks (future_internal.h). */
 void future_drop_callbacks(petal_future_t *f);
 
 /* locals.c */
