@@ -883,6 +883,36 @@ static void test_fd_closing_then_reuse(void **state)
     close(b[1]);
 }
 
+/* Removed, closed and the number reused, all between two polls (so the
+ * native loop never saw the watch go away): a reader on the new file fires,
+ * and nothing is reported. */
+static void test_removed_then_reused_between_polls(void **state)
+{
+    (void)state;
+    int a[2], b[2];
+    pipe_pair(a);
+    hook_calls = 0;
+    petal_loop_set_error_hook(L, error_hook, NULL);
+    assert_int_equal(petal_add_reader(L, a[0], tagged_reader_cb, (void *)1), 0);
+    petal_call_later(L, 0.005, stop_cb, NULL);
+    run_guarded();    /* the watch is now live in the native loop */
+    assert_int_equal(petal_remove_reader(L, a[0]), 0);
+    int num = a[0];
+    close(a[0]);
+    close(a[1]);
+    pipe_pair(b);     /* lowest free numbers: the same ones */
+    assert_int_equal(b[0] == num || b[1] == num, 1);
+    int peer = b[0] == num ? b[1] : b[0];
+    which_reader = 0;
+    assert_int_equal(petal_add_reader(L, num, tagged_reader_cb, (void *)2), 0);
+    assert_int_equal(write(peer, "x", 1), 1);
+    run_guarded();
+    assert_int_equal(which_reader, 2);
+    assert_int_equal(hook_calls, 0);
+    close(b[0]);
+    close(b[1]);
+}
+
 static void test_bad_fds(void **state)
 {
     (void)state;
@@ -1909,6 +1939,7 @@ int main(void)
         T(test_fd_closed_while_watched_number_reused),
         T(test_fd_closed_before_first_poll),
         T(test_fd_closing_then_reuse),
+        T(test_removed_then_reused_between_polls),
         T(test_bad_fds),
         T(test_signal_runs_as_callback),
         T(test_signal_from_other_thread_wakes_loop),

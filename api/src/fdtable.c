@@ -114,7 +114,10 @@ int fds_watch(petal_loop_t *loop, int fd, petal_io_cb cb, void *arg, bool write,
     if ((rc = fds_reserve(loop, fd))) return rc;
     struct fd_entry *e = &loop->fds[fd];
     if (e->internal && owner != OWNER_INTERNAL) return PETAL_EINTERNALFD;
-    if (any(e) && (e->dev != st.st_dev || e->ino != st.st_ino)) fds_drop_stale(loop, fd, false);
+    /* The number names another file than the one watched before: the
+     * backend forgets the old one, also when only its state was left (a
+     * native loop may still believe the number registered with the kernel). */
+    if ((any(e) || e->state) && (e->dev != st.st_dev || e->ino != st.st_ino)) fds_drop_stale(loop, fd, false);
     if (owner == OWNER_USER && !write && e->idle_reader) {
         /* The user's reader replaces the idle socket watch: same interest,
          * so the backend is not even told. */
@@ -214,14 +217,26 @@ static inline void queue_watch(petal_loop_t *loop, petal_handle_t h)
     if (s && !s->queued && ready_push(loop, h) == 0) s->queued = 1;
 }
 
+/* A user's watch queues its callback (it runs in this iteration's tick); a
+ * watch that serves socket operations is served at once (sock_ready), so
+ * they finish in the iteration whose poll found the fd ready, as on a
+ * completion backend. */
 void petal_core_io(petal_loop_t *loop, int fd, unsigned events)
 {
     struct fd_entry *e = fds_entry(loop, fd);
     if (!e) return;
-    /* Both read first: queueing may notify a host, which may end e. */
+    /* Both read first: queueing may notify a host, and serving may change
+     * e (sock.c), which may end the other watch. */
     petal_handle_t r = (events & PETAL_READABLE) ? e->reader : 0, w = (events & PETAL_WRITABLE) ? e->writer : 0;
-    if (r) queue_watch(loop, r);
-    if (w) queue_watch(loop, w);
+    bool r_sock = e->sock_reader, w_sock = e->sock_writer;
+    if (r) {
+        if (r_sock) sock_ready(loop, fd, false);
+        else queue_watch(loop, r);
+    }
+    if (w) {
+        if (!w_sock) queue_watch(loop, w);
+        else if ((e = fds_entry(loop, fd)) && e->writer == w) sock_ready(loop, fd, true);
+    }
 }
 
 void petal_core_io_error(petal_loop_t *loop, int fd, int err)

@@ -263,6 +263,8 @@ static inline void unverified_clear(petal_loop_t *loop, struct fd_entry *e)
     }
 }
 void sock_fail_all(petal_loop_t *loop, struct fd_entry *e, int err);
+/* fd's socket watch (receive side, or send side if write) reported it ready. */
+void sock_ready(petal_loop_t *loop, int fd, bool write);
 void sock_deliver(petal_loop_t *loop);
 /* Checks the identity of fds whose receives wait unchecked (sock.c). `all`:
  * every one (the loop is about to block), else only after a few iterations. */

@@ -212,13 +212,30 @@ static bool same_file(const struct fd_entry *e, int fd)
     return fstat(fd, &st) == 0 && st.st_dev == e->dev && st.st_ino == e->ino;
 }
 
+/* op (unlinked) finished with result. Reported while the backend polls or
+ * reaps, before the iteration's tick (the usual case): finish the future
+ * now, while op is in cache; its callbacks are queued as sock_deliver would
+ * queue them at the start of that tick. From inside a tick, or behind
+ * earlier completions, the list keeps the order. */
+static void op_finished(petal_loop_t *loop, petal_sock_op_t *op, ssize_t result)
+{
+    if (!loop->ticking && !loop->done_head) finish(loop, op, result);
+    else complete_later(loop, op, result);
+}
+
+/* The iteration a readiness belongs to: the tick that follows the poll
+ * which reported it (sock_ready runs as the backend reports, before it). */
+static uint64_t iter_now(const petal_loop_t *loop)
+{
+    return loop->iter + !loop->ticking;
+}
+
 /* Readiness: serve one side's queue in order until an operation would block;
  * when the queue is empty, stop watching, or leave the receive side idle. */
-static void on_ready(petal_loop_t *loop, int fd, int status, void *arg)
+void sock_ready(petal_loop_t *loop, int fd, bool write)
 {
-    bool write = arg != NULL;
     struct fd_entry *e = fds_entry(loop, fd);
-    if (status < 0 || !e) return;    /* operations were already failed by fd_end */
+    if (!e) return;
     petal_sock_op_t **q = write ? &e->wq : &e->rq;
     if (!*q) {    /* an idle watch fired: it has served its purpose */
         fds_unwatch(loop, fd, write, OWNER_SOCK);
@@ -229,7 +246,7 @@ static void on_ready(petal_loop_t *loop, int fd, int status, void *arg)
     while (*q && attempt(*q, &result)) {
         petal_sock_op_t *op = *q;
         *q = op->next;
-        complete_later(loop, op, result);
+        op_finished(loop, op, result);
         served = true;
     }
     if (!write && e->unverified) {
@@ -240,17 +257,25 @@ static void on_ready(petal_loop_t *loop, int fd, int status, void *arg)
             /* Served by the first poll after it was queued: its data may
              * well have been there already (a peer on this loop sent it in
              * the same iteration), so try at once next time. */
-            if (loop->iter == e->unverified_iter + 1) e->eager_rx = true;
+            if (iter_now(loop) == e->unverified_iter + 1) e->eager_rx = true;
             unverified_clear(loop, e);
         }
     }
     if (*q || !(write ? e->writer : e->reader)) return;    /* waiting, or restarted */
     if (!write && may_idle(loop)) {
         e->idle_reader = true;
-        e->idle_iter = loop->iter;
+        e->idle_iter = iter_now(loop);
     } else {
         fds_unwatch(loop, fd, write, OWNER_SOCK);
     }
+}
+
+/* The callback of a socket watch, should a tick run it (petal_core_io
+ * serves socket watches at once). status < 0: fd_end failed the
+ * operations already. */
+static void on_ready(petal_loop_t *loop, int fd, int status, void *arg)
+{
+    if (status == 0) sock_ready(loop, fd, arg != NULL);
 }
 
 static void enqueue(petal_sock_op_t **q, petal_sock_op_t *op)
@@ -373,13 +398,7 @@ void petal_core_sock_done(petal_loop_t *loop, petal_sock_op_t *op, ssize_t resul
         else unlink_op(e, op);
         if (result == PETAL_EBADF) e->known_open = false;
     }
-    /* Reported while the backend reaps, before the iteration's tick (the
-     * usual case): finish the future now, while op is in cache. Its
-     * callbacks are queued as sock_deliver would queue them at the start of
-     * that tick. From inside a tick, or behind earlier completions, the
-     * list keeps the order. */
-    if (!loop->ticking && !loop->done_head) finish(loop, op, result);
-    else complete_later(loop, op, result);
+    op_finished(loop, op, result);
 }
 
 /* Ends every operation of e with err (the fd is closing or gone). */
