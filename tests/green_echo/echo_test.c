@@ -346,6 +346,36 @@ static void test_stop_before_connection_starts(void **state)
     petal_green_release(g);
 }
 
+/* Connections already queued when the acceptor wakes are all taken in that
+ * one wakeup (one per loop iteration let the last of a burst wait behind
+ * every echo of those before it: a thousand clients under load timed out).
+ * main yields with sleep(0) and sees the count jump from 0 to all. */
+static void test_accepts_a_queued_burst_at_once(void **state)
+{
+    struct env *e = *state;
+    enum { N = 50 };
+    green_echo_server *srv;
+    assert_int_equal(green_echo_server_start(e->hub, 0, NULL, &srv), 0);
+    struct sockaddr_in addr = green_echo_server_addr(srv);
+    int c[N];
+    for (int i = 0; i < N; i++) { /* blocking connects: the kernel's backlog completes them */
+        c[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(c[i] >= 0);
+        assert_int_equal(connect(c[i], (struct sockaddr *)&addr, sizeof addr), 0);
+    }
+    int p[2]; /* keeps every iteration polling I/O: see test_stop_before_connection_starts */
+    assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+    assert_int_equal(petal_add_reader(e->loop, p[0], never_called, NULL), 0);
+    for (int spins = 0; green_echo_server_accepted(srv) == 0 && spins < 100000; spins++)
+        assert_int_equal(petal_green_sleep(0), 0);
+    assert_int_equal(green_echo_server_accepted(srv), N);
+    assert_int_equal(petal_remove_reader(e->loop, p[0]), 0);
+    close(p[0]);
+    close(p[1]);
+    assert_int_equal(green_echo_server_stop(srv), 0);
+    for (int i = 0; i < N; i++) close(c[i]);
+}
+
 static void test_refused_and_bad_arguments(void **state)
 {
     struct env *e = *state;
@@ -382,6 +412,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupted_byte_is_caught, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_with_open_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_before_connection_starts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_accepts_a_queued_burst_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_and_bad_arguments, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
