@@ -61,7 +61,7 @@ struct fd_entry {
     bool idle_reader;
     bool unverified;  /* a receive waits on the idle watch, identity not checked yet */
     bool known_open;  /* completion path: fcntl() saw it open (until fd_closing) */
-    bool eager_rx;    /* idle watch: try a new receive at once (sock.c) */
+    bool rx_drained;  /* the last receive got less than it asked for (sock.c) */
     uint64_t idle_iter;
     uint64_t unverified_iter;  /* the iteration that queued that receive */
     uint32_t unverified_seq;   /* its entry in loop->unverified (sock.c) */

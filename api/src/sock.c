@@ -22,11 +22,10 @@
  *   reads costs one wakeup, not one per iteration: level-triggered), or
  * - when the user watches the fd, calls petal_fd_closing(), or the loop
  *   closes.
- * A receive that arrives after a poll which found nothing to read waits
- * for the next poll without trying at once (no system call at all), unless
- * the fd's last such receive was served by the very next poll: then its
- * data tends to be there already (ping-pong with a peer on this loop) and
- * it is tried at once, until a try finds nothing (eager_rx). The fd
+ * A receive that arrives after a poll which found nothing to read, or
+ * after the fd's last receive got less than it asked for (the socket was
+ * drained then: rx_drained), waits for the next poll without trying at
+ * once (no system call at all). The fd
  * may have been closed meanwhile (petal_fd_closing() is only required while
  * something waits) and its number reused, and epoll forgets a closed file
  * by itself, so such a receive is "unverified": its fd's identity (st_dev,
@@ -223,11 +222,10 @@ static void op_finished(petal_loop_t *loop, petal_sock_op_t *op, ssize_t result)
     else complete_later(loop, op, result);
 }
 
-/* The iteration a readiness belongs to: the tick that follows the poll
- * which reported it (sock_ready runs as the backend reports, before it). */
-static uint64_t iter_now(const petal_loop_t *loop)
+/* A receive that got less than it asked for drained its stream socket. */
+static void note_drained(struct fd_entry *e, const petal_sock_op_t *op, ssize_t result)
 {
-    return loop->iter + !loop->ticking;
+    e->rx_drained = op->kind == PETAL_OP_RECV && result >= 0 && (size_t)result < op->len;
 }
 
 /* Readiness: serve one side's queue in order until an operation would block;
@@ -246,25 +244,23 @@ void sock_ready(petal_loop_t *loop, int fd, bool write)
     while (*q && attempt(*q, &result)) {
         petal_sock_op_t *op = *q;
         *q = op->next;
+        if (!write) note_drained(e, op, result);
         op_finished(loop, op, result);
         served = true;
     }
     if (!write && e->unverified) {
         /* Readiness that brought nothing may belong to another file. */
-        if (!served) {
-            verify_fd(loop, fd, e);
-        } else {
-            /* Served by the first poll after it was queued: its data may
-             * well have been there already (a peer on this loop sent it in
-             * the same iteration), so try at once next time. */
-            if (iter_now(loop) == e->unverified_iter + 1) e->eager_rx = true;
-            unverified_clear(loop, e);
-        }
+        if (!served) verify_fd(loop, fd, e);
+        else unverified_clear(loop, e);
     }
     if (*q || !(write ? e->writer : e->reader)) return;    /* waiting, or restarted */
     if (!write && may_idle(loop)) {
         e->idle_reader = true;
-        e->idle_iter = iter_now(loop);
+        /* Counted as idle since the tick before this poll's: a receive
+         * started in the coming tick waits for the next poll (this one
+         * found what there was; trying again at once mostly finds
+         * nothing, ping-pong with a peer on this loop included). */
+        e->idle_iter = loop->iter - loop->ticking;
     } else {
         fds_unwatch(loop, fd, write, OWNER_SOCK);
     }
@@ -311,15 +307,13 @@ static int ready_start(petal_loop_t *loop, struct fd_entry *e, petal_sock_op_t *
     petal_sock_op_t **q = write ? &e->wq : &e->rq;
     bool idle = !write && e->idle_reader;    /* implies an empty queue */
     ssize_t result;
-    if (idle && !e->eager_rx && loop->iter > e->idle_iter) {
-        struct slot *w = slot_lookup(loop, e->reader);
-        if (w && !w->queued && note_unverified(loop, op->fd, e)) {
-            /* A poll since the last receive found nothing to read: wait
-             * for the next one; the fd's identity is checked later. */
-            e->idle_reader = false;
-            enqueue(q, op);
-            return 0;
-        }
+    if (idle && (loop->iter > e->idle_iter || e->rx_drained) && note_unverified(loop, op->fd, e)) {
+        /* A poll since the last receive found nothing to read, or that
+         * receive drained the socket: wait for the next poll; the fd's
+         * identity is checked later. */
+        e->idle_reader = false;
+        enqueue(q, op);
+        return 0;
     }
     if (!*q && attempt(op, &result)) {
         /* A closed fd is refused at once, as on the completion path (the
@@ -328,13 +322,15 @@ static int ready_start(petal_loop_t *loop, struct fd_entry *e, petal_sock_op_t *
             if (idle) fds_drop_stale(loop, op->fd, true);
             return PETAL_EBADF;
         }
-        if (idle) e->idle_iter = loop->iter;
+        if (idle) {
+            e->idle_iter = loop->iter;
+            note_drained(e, op, result);
+        }
         /* Done at once: no watch, no queue; delivered with the next tick. */
         complete_later(loop, op, result);
         return 0;
     }
     if (idle) {
-        e->eager_rx = false;    /* trying at once found nothing: skip it next time */
         if (note_unverified(loop, op->fd, e) || same_file(e, op->fd)) {
             e->idle_reader = false;
             enqueue(q, op);
