@@ -4,14 +4,15 @@
  * side: send/connect) until it finishes, so petal_fd_closing() and a closed
  * loop can end it. A backend with a completion path (io_uring) performs it;
  * otherwise the core tries the system call at once and again each time the
- * fd is ready, serving each queue in order.
+ * fd is reported ready (sock_ready, called by petal_core_io as the backend
+ * polls, not queued as a callback), serving each queue in order.
  *
  * Either way the future completes outside the call that started it and its
- * done-callbacks run in the first tick after the operation finished: a
- * completion backend reports it while it reaps (before the tick) and the
- * future is completed at once; one finished by a readiness callback during
- * a tick goes on the loop's completion list, completed at the start of the
- * next tick.
+ * done-callbacks run in the first tick after the operation finished: one
+ * finished while the backend polls or reaps (before the tick) has its
+ * future completed at once; one finished during a tick (at once in the
+ * call, or behind such) goes on the loop's completion list, completed at
+ * the start of the next tick.
  *
  * Idle watch. A connection receives again and again; dropping its watch
  * each time the receive queue empties and adding it back for the next
@@ -538,7 +539,7 @@ __attribute__((always_inline)) static inline int start(petal_loop_t *loop, petal
  * So PETAL_EBADF comes from the call for an fd petal never saw open, and
  * from the call or the future for one it used and that was closed behind
  * its back. accept and connect always need the flags (O_NONBLOCK). */
-static bool fd_known_open(petal_loop_t *loop, int fd, petal_op_kind kind, size_t len)
+static inline bool fd_known_open(petal_loop_t *loop, int fd, petal_op_kind kind, size_t len)
 {
     if ((kind != PETAL_OP_RECV && kind != PETAL_OP_SEND) || len == 0) return false;
     if (!loop->backend->sock_submit) return true;
