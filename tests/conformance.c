@@ -222,6 +222,37 @@ static void test_soon_chain_does_not_starve_io(void **state)
     close(p[1]);
 }
 
+/* The same for a socket operation: on a completion backend (io_uring) it
+ * needs no fd watch, yet completes only when the loop enters the kernel. */
+static petal_future_t *chain_fut;
+
+static void sock_spin_cb(petal_loop_t *loop, void *arg)
+{
+    (void)arg;
+    spins++;
+    if (!petal_future_done(chain_fut) && spins < 1000000) petal_call_soon(loop, sock_spin_cb, NULL);
+    else petal_loop_stop(loop);
+}
+
+static void test_soon_chain_does_not_starve_sock_ops(void **state)
+{
+    (void)state;
+    int p[2];
+    pipe_pair(p);
+    char buf[4];
+    assert_int_equal(write(p[1], "x", 1), 1);
+    assert_int_equal(petal_sock_recv(L, p[0], buf, sizeof buf, &chain_fut), 0);
+    spins = 0;
+    petal_call_soon(L, sock_spin_cb, NULL);
+    run_guarded();
+    assert_true(petal_future_done(chain_fut));
+    assert_int_equal(petal_sock_result(chain_fut), 1);
+    assert_true(spins <= 3);    /* polled on the next iteration */
+    petal_future_release(chain_fut);
+    close(p[0]);
+    close(p[1]);
+}
+
 /* I/O found by the poll runs in the same iteration, after the callbacks that
  * were already ready, and before the ones they schedule. */
 static void io_log_cb(petal_loop_t *loop, int fd, int status, void *arg)
@@ -1907,6 +1938,7 @@ int main(void)
         T(test_timers_order_at_scale),
         T(test_soon_during_run_goes_to_next_iteration),
         T(test_soon_chain_does_not_starve_io),
+        T(test_soon_chain_does_not_starve_sock_ops),
         T(test_io_runs_after_ready_before_next),
         T(test_soon_many),
         T(test_timer_never_early),

@@ -163,12 +163,14 @@ void petal_core_tick(petal_loop_t *loop)
     loop->ticking = false;
 }
 
-/* One iteration. When no user fd is watched and nothing can arrive from
- * another thread or a signal, a zero-timeout poll could report nothing: the
- * core then runs without entering the native loop. */
+/* One iteration. When no user fd is watched, no socket operation is in the
+ * backend's hands (io_uring: it needs no watch, yet completes only when the
+ * ring is entered) and nothing can arrive from another thread or a signal,
+ * a zero-timeout poll could report nothing: the core then runs without
+ * entering the native loop. */
 static int iterate(petal_loop_t *loop)
 {
-    if (!loop->hosted && loop->user_fds == 0 && (loop->ready_len || loop->done_head) &&
+    if (!loop->hosted && loop->user_fds == 0 && loop->native_ops == 0 && (loop->ready_len || loop->done_head) &&
         !atomic_load_explicit(&loop->ts_pending, memory_order_relaxed) && !signals_pending(loop)) {
         petal_core_tick(loop);
         return 0;

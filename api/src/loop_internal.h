@@ -143,6 +143,7 @@ struct petal_loop {
     struct fd_entry *fds;
     int fds_cap;
     int user_fds;                  /* fds with a user watch registered */
+    uint32_t native_ops;           /* socket operations the backend performs (sock_submit) */
     struct unverified_ref *unverified;  /* fds whose unverified flag was set (sock.c) */
     uint32_t n_unverified, unverified_cap;
     uint32_t unverified_live;      /* fds whose flag is set now */

@@ -374,7 +374,10 @@ static void on_cancel(petal_future_t *f, void *arg)
     }
     struct fd_entry *e = fds_entry(loop, op->fd);
     bool was_head = *queue_of(e, op) == op;
-    if (loop->backend->sock_submit) loop->backend->sock_cancel(loop, op);
+    if (loop->backend->sock_submit) {
+        loop->backend->sock_cancel(loop, op);
+        loop->native_ops--;
+    }
     unlink_op(e, op);
     petal_future_t *fut = op->fut;
     bool write = sends(op);
@@ -388,6 +391,7 @@ static void on_cancel(petal_future_t *f, void *arg)
 
 void petal_core_sock_done(petal_loop_t *loop, petal_sock_op_t *op, ssize_t result)
 {
+    loop->native_ops--;
     struct fd_entry *e = fds_entry(loop, op->fd);
     if (e) {
         petal_sock_op_t **q = queue_of(e, op);
@@ -407,7 +411,10 @@ void sock_fail_all(petal_loop_t *loop, struct fd_entry *e, int err)
         while (ops[k]) {
             petal_sock_op_t *op = ops[k];
             ops[k] = op->next;
-            if (loop->backend->sock_submit) loop->backend->sock_cancel(loop, op);
+            if (loop->backend->sock_submit) {
+                loop->backend->sock_cancel(loop, op);
+                loop->native_ops--;
+            }
             finish(loop, op, err);
         }
 }
@@ -512,6 +519,7 @@ __attribute__((always_inline)) static inline int start(petal_loop_t *loop, petal
             return rc;
         }
         e->known_open = true;    /* prepare() checked it, or an earlier call did */
+        loop->native_ops++;
     } else if ((rc = ready_start(loop, e, op, write))) {
         f->refs = 1;
         future_unref(f);
