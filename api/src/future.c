@@ -101,7 +101,6 @@ void future_queue_failed(petal_future_t *f)
 void future_drop_callbacks(petal_future_t *f)
 {
     f->ncbs = 0;
-    f->queued = false;
     petal_future_release(f);
 }
 

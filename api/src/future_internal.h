@@ -30,7 +30,6 @@ struct petal_future {
     uint32_t ncbs;             /* callbacks: first, then more[0 .. ncbs - 2] */
     uint8_t state;             /* enum fut_state */
     bool heap;                 /* `more` is allocated */
-    bool queued;               /* done: its ncbs callbacks wait in the ready queue */
     struct done_cb *more;
     uint32_t more_cap;
 };
@@ -64,7 +63,6 @@ static inline petal_future_t *future_alloc(petal_loop_t *loop, unsigned refs)
     f->refs = refs;
     f->state = FUT_PENDING;
     f->heap = false;
-    f->queued = false;
     f->err = 0;
     f->value = NULL;
     f->dtor = NULL;
@@ -82,7 +80,6 @@ static inline void future_queue_callbacks(petal_future_t *f)
         future_queue_failed(f);
         return;
     }
-    f->queued = true;
     f->refs++;    /* held by the queue entry */
 }
 
@@ -126,14 +123,9 @@ static inline void future_run_callbacks(petal_future_t *f)
 {
     uint32_t n = f->ncbs;
     f->ncbs = 0;
-    f->queued = false;
-    if (n == 1) {
-        f->first.cb(f, f->first.arg);
-    } else {
-        for (uint32_t i = 0; i < n && !f->loop->closed; i++) {
-            struct done_cb c = i == 0 ? f->first : f->more[i - 1];
-            c.cb(f, c.arg);
-        }
+    for (uint32_t i = 0; i < n && !f->loop->closed; i++) {
+        struct done_cb c = i == 0 ? f->first : f->more[i - 1];
+        c.cb(f, c.arg);
     }
     future_unref(f);
 }
