@@ -81,11 +81,7 @@ static int finish(petal_future_t *f, enum fut_state state, int err, void *value,
     if (rc) return rc;
     void (*hook)(petal_future_t *, void *) = f->on_cancel;
     void *hook_arg = f->value;    /* the hook's argument while pending */
-    f->on_cancel = NULL;
-    f->state = (uint8_t)state;
-    f->err = err;
-    f->value = value;
-    f->dtor = dtor;
+    future_settle(f, state, err, value, dtor);
     if (hook && state == FUT_CANCELLED) hook(f, hook_arg);
     if (f->ncbs) future_queue_callbacks(f);
     return 0;

@@ -83,15 +83,22 @@ static inline void future_queue_callbacks(petal_future_t *f)
     f->refs++;    /* held by the queue entry */
 }
 
+/* Moves a pending f to its final state; its on_cancel hook is dropped
+ * (the caller runs it first if it must). */
+static inline void future_settle(petal_future_t *f, enum fut_state state, int err, void *value, petal_dtor dtor)
+{
+    f->on_cancel = NULL;
+    f->state = (uint8_t)state;
+    f->err = err;
+    f->value = value;
+    f->dtor = dtor;
+}
+
 /* Completes a pending f with err (0: value) and queues its callbacks; its
  * on_cancel hook is dropped without a call. */
 static inline void future_complete(petal_future_t *f, int err, void *value, petal_dtor dtor)
 {
-    f->on_cancel = NULL;
-    f->state = FUT_DONE;
-    f->err = err;
-    f->value = value;
-    f->dtor = dtor;
+    future_settle(f, FUT_DONE, err, value, dtor);
     if (f->ncbs) future_queue_callbacks(f);
 }
 

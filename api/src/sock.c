@@ -363,6 +363,14 @@ static void drop_completed(petal_loop_t *loop, petal_sock_op_t *op)
     future_unref(f);
 }
 
+/* Takes op back from a completion backend: it is no longer out
+ * (loop->native_ops, see iterate() in loop.c). */
+static void backend_cancel(petal_loop_t *loop, petal_sock_op_t *op)
+{
+    loop->backend->sock_cancel(loop, op);
+    loop->native_ops--;
+}
+
 static void on_cancel(petal_future_t *f, void *arg)
 {
     (void)f;
@@ -374,10 +382,7 @@ static void on_cancel(petal_future_t *f, void *arg)
     }
     struct fd_entry *e = fds_entry(loop, op->fd);
     bool was_head = *queue_of(e, op) == op;
-    if (loop->backend->sock_submit) {
-        loop->backend->sock_cancel(loop, op);
-        loop->native_ops--;
-    }
+    if (loop->backend->sock_submit) backend_cancel(loop, op);
     unlink_op(e, op);
     petal_future_t *fut = op->fut;
     bool write = sends(op);
@@ -411,10 +416,7 @@ void sock_fail_all(petal_loop_t *loop, struct fd_entry *e, int err)
         while (ops[k]) {
             petal_sock_op_t *op = ops[k];
             ops[k] = op->next;
-            if (loop->backend->sock_submit) {
-                loop->backend->sock_cancel(loop, op);
-                loop->native_ops--;
-            }
+            if (loop->backend->sock_submit) backend_cancel(loop, op);
             finish(loop, op, err);
         }
 }
